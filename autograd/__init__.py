@@ -1,0 +1,31 @@
+"""xpgrad's autograd: Tensor, the op library and the reverse-mode engine.
+
+    import autograd as ag
+    x = ag.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    y = (x @ x.T).exp().sum(axis=1, keepdims=True).mean()
+    y.backward()
+"""
+from .tensor import Tensor, get_default_dtype, set_default_dtype  # noqa: I001  (first: ops import it)
+from .function import Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, registry
+from .engine import backward, grad
+from .errors import AxisError, GradcheckError, GraphError
+from .factories import (tensor, zeros, ones, full, arange, rand, randn, zeros_like, ones_like, full_like,
+                        rand_like, randn_like, from_dlpack, manual_seed)
+from .gradcheck import gradcheck, gradgradcheck
+from .spec import OpSpec, all_specs, composite
+from .ops import *  # noqa: F401,F403
+from . import ops
+from backends import DeviceError, device, set_default_device, cuda_available
+
+_np = __import__("backends").cpu.xp
+float16, float32, float64 = _np.float16, _np.float32, _np.float64
+int32, int64, bool_ = _np.int32, _np.int64, _np.bool_
+del _np
+
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward",
+           "grad", "gradcheck", "gradgradcheck", "GradcheckError", "GraphError", "AxisError", "DeviceError",
+           "tensor", "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
+           "full_like", "rand_like", "randn_like", "from_dlpack", "manual_seed", "device",
+           "set_default_device", "cuda_available", "get_default_dtype", "set_default_dtype", "OpSpec",
+           "all_specs", "composite", "registry", "float16", "float32", "float64", "int32", "int64",
+           "bool_"] + ops.__all__

@@ -1,0 +1,115 @@
+"""Tensor factories, all with ``dtype=`` and ``device=`` (default: float32 on the default device)."""
+from __future__ import annotations
+
+import backends
+
+from .tensor import Tensor, _make, get_default_dtype
+
+
+def _be(device):
+    return backends.get_backend(device)
+
+
+def _dt(dtype):
+    return get_default_dtype() if dtype is None else backends.cpu.xp.dtype(dtype)
+
+
+def _leaf(array, be, requires_grad):
+    t = _make(array, be, False)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor from data (Python floats -> float32; arrays keep their dtype)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _shape(shape):
+    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else tuple(shape)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    be = _be(device)
+    with be.activate():
+        return _leaf(be.xp.zeros(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    be = _be(device)
+    with be.activate():
+        return _leaf(be.xp.ones(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    be = _be(device)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    with be.activate():
+        return _leaf(be.xp.full(shape, fill_value, dtype=_dt(dtype)), be, requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Like ``numpy.arange``; integer arguments give int64 unless ``dtype`` says otherwise."""
+    be = _be(device)
+    if dtype is None and all(isinstance(v, int) for v in (start, stop if stop is not None else 0, step)):
+        dtype = "int64"
+    args = (start, stop, step) if stop is not None else (0, start, step)
+    with be.activate():
+        return _leaf(be.xp.arange(*args, dtype=_dt(dtype)), be, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) from the backend's seeded generator."""
+    be = _be(device)
+    with be.activate():
+        return _leaf(be.rng.random(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples from the backend's seeded generator."""
+    be = _be(device)
+    with be.activate():
+        return _leaf(be.rng.standard_normal(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+
+
+def _like(fn, x, dtype, device, requires_grad, *args):
+    return fn(*args, x.shape, dtype=x.dtype if dtype is None else dtype,
+              device=x.device if device is None else device, requires_grad=requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(zeros, x, dtype, device, requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(ones, x, dtype, device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(x.shape, fill_value, dtype=x.dtype if dtype is None else dtype,
+                device=x.device if device is None else device, requires_grad=requires_grad)
+
+
+def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(rand, x, dtype, device, requires_grad)
+
+
+def randn_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(randn, x, dtype, device, requires_grad)
+
+
+def from_dlpack(obj, device=None) -> Tensor:
+    """A tensor sharing memory with any DLPack producer (NumPy, CuPy, PyTorch...)."""
+    if device is None:
+        kind = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else 1
+        device = "cpu" if kind == 1 else f"cuda:{obj.__dlpack_device__()[1]}"
+    be = _be(device)
+    return _make(be.xp.from_dlpack(obj), be, False)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every backend's generator that has been created (CPU always)."""
+    backends.cpu.seed(seed)
+    for be in backends._cuda_backends.values():
+        be.seed(seed)

@@ -1,0 +1,11 @@
+"""All ops. Each module holds one category; each op is one Function class plus its public function."""
+from .arithmetic import *  # noqa: F401,F403
+from .unary import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
+from .reduction import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .nn_ops import *  # noqa: F401,F403
+from . import arithmetic, unary, shape, reduction, linalg, nn_ops  # noqa: F401
+
+__all__ = (arithmetic.__all__ + unary.__all__ + shape.__all__ + reduction.__all__ + linalg.__all__
+           + nn_ops.__all__)

@@ -1,0 +1,84 @@
+"""Helpers shared by the op modules: scalar wrapping, dtype rules, axis normalisation."""
+from __future__ import annotations
+
+from ..errors import AxisError
+from ..tensor import Tensor, _make, get_default_dtype
+
+
+def const(array, like: Tensor) -> Tensor:
+    """Wrap a raw array on ``like``'s backend as a tensor outside the graph."""
+    return _make(array, like._backend, False)
+
+
+def as_tensor(x, like: Tensor) -> Tensor:
+    """``x`` as a Tensor on ``like``'s backend.
+
+    Python scalars take ``like``'s dtype when it is floating (so ``0.5 * x`` stays
+    float32); a float scalar with an integer tensor takes the default float dtype.
+    """
+    if isinstance(x, Tensor):
+        return x
+    xp = like._backend.xp
+    dt = like.data.dtype
+    if isinstance(x, (bool, int, float)):
+        if dt.kind not in "fc" and isinstance(x, float):
+            dt = get_default_dtype()
+        elif dt.kind == "b" and not isinstance(x, bool):
+            dt = xp.asarray(x).dtype
+        return _make(xp.asarray(x, dtype=dt), like._backend, False)
+    arr = like._backend.asarray(x)
+    if arr.dtype.kind == "f" and not hasattr(x, "dtype"):
+        arr = arr.astype(dt if dt.kind == "f" else get_default_dtype())
+    return _make(arr, like._backend, False)
+
+
+def pair(a, b) -> tuple[Tensor, Tensor]:
+    """Two Tensors of one dtype for a binary op.
+
+    A float and a non-float operand meet at the float dtype (integer labels never
+    promote float32 to float64); two float dtypes follow NumPy's promotion.
+    """
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+        a = as_tensor(a, b)
+    elif not isinstance(b, Tensor):
+        b = as_tensor(b, a)
+    da, db = a.data.dtype, b.data.dtype
+    if da is not db and da != db:
+        fa, fb = da.kind in "fc", db.kind in "fc"
+        if fa and db.kind in "iu":      # bool operands never promote, integers would
+            b = _cast_const(b, da)
+        elif fb and da.kind in "iu":
+            a = _cast_const(a, db)
+    return a, b
+
+
+def _cast_const(t: Tensor, dtype) -> Tensor:
+    return _make(t.data.astype(dtype), t._backend, False)
+
+
+def normalize_axes(axis, ndim: int, op: str) -> tuple:
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise AxisError(f"{op}: axis {a} is out of range for a tensor of rank {ndim}")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def normalize_axis(axis: int, ndim: int, op: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise AxisError(f"{op}: axis {axis} is out of range for a tensor of rank {ndim}")
+    return axis % ndim
+
+
+def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    """``shape`` with the reduced ``axes`` kept as size 1."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))

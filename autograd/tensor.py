@@ -1,0 +1,535 @@
+"""``Tensor``: an array on some backend plus what reverse-mode autodiff needs."""
+from __future__ import annotations
+
+import backends
+from backends import Backend
+
+from .errors import GraphError
+
+_np = backends.cpu.xp            # host array module, only for dtype objects and host copies
+_FLOAT_KINDS = "fc"
+
+
+class _DefaultDtype:
+    value = _np.dtype("float32")
+
+
+_default_dtype = _DefaultDtype()
+
+
+def get_default_dtype():
+    """The dtype given to Python floats (float32 unless changed)."""
+    return _default_dtype.value
+
+
+def set_default_dtype(dtype) -> None:
+    dt = _np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"default dtype must be floating, got {dt}")
+    _default_dtype.value = dt
+
+
+def _is_float(dtype) -> bool:
+    return dtype.kind in _FLOAT_KINDS
+
+
+def _make(data, backend: Backend, requires_grad: bool) -> "Tensor":
+    """Fast internal constructor: wraps an array already on ``backend``, no checks."""
+    t = _new(Tensor)
+    t.data = data
+    t._backend = backend
+    t._rg = requires_grad
+    t.grad = None
+    t.creator = None
+    t._idx = 0
+    t.generation = 0
+    t._version = 0
+    t._hooks = None
+    t._retain = False
+    return t
+
+
+_new = object.__new__
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it.
+
+    Args:
+        data: array-like (nested lists, scalars, NumPy/CuPy arrays, Tensors).
+        requires_grad: accumulate gradients into ``.grad`` on ``backward()``.
+        dtype: array dtype; Python floats become float32, arrays keep their dtype.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default is the current default device.
+    """
+
+    __slots__ = ("data", "grad", "_rg", "creator", "_idx", "generation", "_version",
+                 "_backend", "_hooks", "_retain", "__weakref__")
+    __array_priority__ = 1000
+    __array_ufunc__ = None   # NumPy defers binary operators to Tensor's reflected methods
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
+        if isinstance(data, Tensor):
+            be = backends.get_backend(device) if device is not None else data._backend
+            arr = be.asarray(data.data, dtype=dtype)
+            if arr is data.data:
+                arr = arr.copy()
+        else:
+            be = backends.get_backend(device) if device is not None else (
+                backends.backend_of(data) if hasattr(data, "__array_interface__") or
+                hasattr(data, "__cuda_array_interface__") else backends.default_device())
+            arr = be.asarray(data, dtype=dtype)
+            if dtype is None and not hasattr(data, "dtype") and arr.dtype.kind == "f":
+                arr = arr.astype(_default_dtype.value)   # Python floats: default dtype
+        self.data = arr
+        self._backend = be
+        self._rg = False
+        self.grad = None
+        self.creator = None
+        self._idx = 0
+        self.generation = 0
+        self._version = 0
+        self._hooks = None
+        self._retain = False
+        if requires_grad:
+            self.requires_grad = True
+
+    # --- attributes ---------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not _is_float(self.data.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        if not value and self.creator is not None:
+            raise GraphError("requires_grad can only be switched off on leaf tensors; use .detach()")
+        self._rg = bool(value)
+
+    def requires_grad_(self, value: bool = True) -> "Tensor":
+        self.requires_grad = value
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> Backend:
+        """The tensor's backend; compares equal to its device string (``t.device == "cpu"``)."""
+        return self._backend
+
+    @property
+    def xp(self):
+        return self._backend.xp
+
+    @property
+    def T(self) -> "Tensor":
+        return ops.transpose(self)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        body = repr(self.numpy()).replace("array(", "tensor(", 1)
+        extra = []
+        if self._backend.kind != "cpu":
+            extra.append(f"device='{self._backend.name}'")
+        if self.creator is not None:
+            extra.append(f"grad_fn={type(self.creator).__name__}")
+        elif self._rg:
+            extra.append("requires_grad=True")
+        if extra:
+            body = body[:-1] + ", " + ", ".join(extra) + ")"
+        return body
+
+    # --- host interop -------------------------------------------------------------------
+    def numpy(self):
+        """A NumPy copy of the data (a host transfer for GPU tensors)."""
+        arr = self._backend.to_host(self.data)
+        return arr.copy() if arr is self.data else arr
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._backend.to_host(self.data)
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    # --- graph --------------------------------------------------------------------------
+    def detach(self) -> "Tensor":
+        """Same data, cut from the graph (no copy)."""
+        return _make(self.data, self._backend, False)
+
+    def to(self, device) -> "Tensor":
+        """This tensor on ``device`` (itself when already there); differentiable."""
+        be = backends.get_backend(device)
+        if be is self._backend:
+            return self
+        if self.creator is None:   # leaves move as leaves (e.g. parameters)
+            t = _make(be.asarray(self.data), be, self._rg)
+            return t
+        return ops.transfer(self, be)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        return self.to(f"cuda:{index}")
+
+    def astype(self, dtype) -> "Tensor":
+        """Cast to ``dtype``; differentiable between floating dtypes."""
+        return ops.astype(self, dtype)
+
+    def double(self) -> "Tensor":
+        return self.astype("float64")
+
+    def float(self) -> "Tensor":
+        return self.astype("float32")
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if not self._rg:
+            raise GraphError("retain_grad() on a tensor that does not require grad")
+        if self.creator is not None:
+            self._retain = True
+            self.creator.watch = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it.
+
+        Returns a handle with ``remove()``.
+        """
+        if not self._rg:
+            raise GraphError("cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        if self.creator is not None:
+            self.creator.watch = True
+        return _HookHandle(self._hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        Args:
+            gradient: upstream gradient, required unless ``self`` has one element.
+            retain_graph: keep the graph for another backward (default: ``create_graph``).
+            create_graph: record the backward pass, for higher-order gradients.
+        """
+        from .engine import backward
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
+
+    # --- in place (under no_grad or on tensors outside the graph) -------------------------
+    def _check_inplace(self, op: str, other=None) -> None:
+        from .function import is_grad_enabled
+        if is_grad_enabled() and (self._rg or (isinstance(other, Tensor) and other._rg)):
+            raise GraphError(f"{op}: in-place change of a tensor that {'requires' if self._rg else 'would need'} "
+                             f"grad (shape {self.shape}); do it under no_grad() or use the out-of-place op")
+
+    def _other_array(self, op, other):
+        if isinstance(other, Tensor):
+            if other._backend is not self._backend:
+                raise backends.DeviceError(f"{op}: tensors on different devices ({self._backend.name}, "
+                                           f"{other._backend.name})")
+            return other.data
+        return other
+
+    def _inplace(self, op, ufunc_name, other):
+        self._check_inplace(op, other)
+        o = self._other_array(op, other)
+        try:
+            getattr(self.xp, ufunc_name)(self.data, o, out=self.data, casting="same_kind")
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{op}: {e} (shapes {self.shape} and {getattr(o, 'shape', ())}, "
+                          f"dtypes {self.dtype} and {getattr(o, 'dtype', type(o).__name__)})") from e
+        self._version += 1
+        return self
+
+    def add_(self, other):
+        return self._inplace("add_", "add", other)
+
+    def sub_(self, other):
+        return self._inplace("sub_", "subtract", other)
+
+    def mul_(self, other):
+        return self._inplace("mul_", "multiply", other)
+
+    def div_(self, other):
+        return self._inplace("div_", "true_divide", other)
+
+    def copy_(self, other):
+        self._check_inplace("copy_", other)
+        src = self._other_array("copy_", other)
+        if tuple(getattr(src, "shape", ())) != self.shape and \
+                self.xp.broadcast_shapes(getattr(src, "shape", ()), self.shape) != self.shape:
+            raise ValueError(f"copy_: source shape {getattr(src, 'shape', ())} does not broadcast to {self.shape}")
+        self.data[...] = src
+        self._version += 1
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data.fill(value)
+        self._version += 1
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__", value)
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        try:
+            self.data[index] = self._other_array("__setitem__", value)
+        except (ValueError, IndexError) as e:
+            raise type(e)(f"__setitem__: {e} (tensor shape {self.shape})") from e
+        self._version += 1
+
+    _IOPS = {"+=": ("add", "add"), "-=": ("subtract", "sub"), "*=": ("multiply", "mul"), "/=": ("true_divide", "div")}
+
+    def _iop(self, name, other):
+        """``x op= y``: in place outside the graph; recorded out of place (Python rebinds) inside it."""
+        from .function import is_grad_enabled
+        ufunc, op = self._IOPS[name]
+        if is_grad_enabled():
+            if self._rg and self.creator is None:
+                raise GraphError(f"in-place {name} on a leaf tensor that requires grad (shape {self.shape}); "
+                                 "wrap it in no_grad()")
+            if self._rg or (isinstance(other, Tensor) and other._rg):
+                return getattr(ops, op)(self, other)
+        return self._inplace(name, ufunc, other)
+
+    def __iadd__(self, other):
+        return self._iop("+=", other)
+
+    def __isub__(self, other):
+        return self._iop("-=", other)
+
+    def __imul__(self, other):
+        return self._iop("*=", other)
+
+    def __itruediv__(self, other):
+        return self._iop("/=", other)
+
+    # --- operators ----------------------------------------------------------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    # comparisons give boolean tensors outside the graph
+    def _compare(self, other, name):
+        o = other.data if isinstance(other, Tensor) else other
+        return _make(getattr(self.xp, name)(self.data, o), self._backend, False)
+
+    def __lt__(self, other):
+        return self._compare(other, "less")
+
+    def __le__(self, other):
+        return self._compare(other, "less_equal")
+
+    def __gt__(self, other):
+        return self._compare(other, "greater")
+
+    def __ge__(self, other):
+        return self._compare(other, "greater_equal")
+
+    def __eq__(self, other):
+        return self._compare(other, "equal")
+
+    def __ne__(self, other):
+        return self._compare(other, "not_equal")
+
+    __hash__ = object.__hash__
+
+    # --- op methods ---------------------------------------------------------------------
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def sin(self):
+        return ops.sin(self)
+
+    def cos(self):
+        return ops.cos(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def clip(self, min=None, max=None):
+        return ops.clip(self, min, max)
+
+    def maximum(self, other):
+        return ops.maximum(self, other)
+
+    def minimum(self, other):
+        return ops.minimum(self, other)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.min(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return ops.var(self, axis, keepdims, ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return ops.std(self, axis, keepdims, ddof)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return ops.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis=-1):
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return ops.log_softmax(self, axis)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _make(self.xp.argmax(self.data, axis=axis, keepdims=keepdims), self._backend, False)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _make(self.xp.argmin(self.data, axis=axis, keepdims=keepdims), self._backend, False)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+    def transpose(self, *axes):
+        return ops.transpose(self, *axes)
+
+    def broadcast_to(self, shape):
+        return ops.broadcast_to(self, shape)
+
+    def squeeze(self, axis=None):
+        return ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return ops.unsqueeze(self, axis)
+
+    def flatten(self, start_axis=0):
+        return ops.flatten(self, start_axis)
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+from . import ops  # noqa: E402  (ops import Tensor from this module)

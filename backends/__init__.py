@@ -1,0 +1,86 @@
+"""The one seam between the engine and array libraries.
+
+A :class:`Backend` wraps an array module (``xp``) plus the few things that are
+not spelled the same in NumPy and CuPy: moving data to and from the host, the
+random generator, scatter-add, and synchronisation. Ops never import NumPy or
+CuPy; they use ``self.xp`` of the backend resolved from their inputs.
+
+Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from .base import Backend, DeviceError
+from .numpy_backend import NumpyBackend
+
+__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "cpu",
+           "default_device", "set_default_device", "device", "cuda_available",
+           "parse_device"]
+
+cpu = NumpyBackend()
+_cuda_backends: dict[int, Backend] = {}
+_default: Backend = cpu
+
+
+def parse_device(dev) -> tuple[str, int]:
+    """Split a device spec (``"cpu"``, ``"cuda"``, ``"cuda:1"``, Backend) into (kind, index)."""
+    if isinstance(dev, Backend):
+        return dev.kind, dev.index
+    if not isinstance(dev, str):
+        raise DeviceError(f"device must be a string like 'cpu' or 'cuda:0', got {dev!r}")
+    kind, _, idx = dev.strip().lower().partition(":")
+    if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()) or (kind == "cpu" and idx not in ("", "0")):
+        raise DeviceError(f"unknown device {dev!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+    return kind, int(idx or 0)
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    from . import cupy_backend
+    return cupy_backend.available()
+
+
+def get_backend(dev=None) -> Backend:
+    """The backend for a device spec; ``None`` gives the current default."""
+    if dev is None:
+        return _default
+    if isinstance(dev, Backend):
+        return dev
+    kind, idx = parse_device(dev)
+    if kind == "cpu":
+        return cpu
+    be = _cuda_backends.get(idx)
+    if be is None:
+        from . import cupy_backend
+        be = _cuda_backends[idx] = cupy_backend.CupyBackend(idx)
+    return be
+
+
+def backend_of(array) -> Backend:
+    """The backend owning a raw array (NumPy arrays and scalars are 'cpu')."""
+    if type(array).__module__.startswith("cupy"):
+        return get_backend(f"cuda:{array.device.id}")
+    return cpu
+
+
+def default_device() -> Backend:
+    return _default
+
+
+def set_default_device(dev) -> None:
+    """Make ``dev`` the device that factories use when none is given."""
+    global _default
+    _default = get_backend(dev)
+
+
+@contextlib.contextmanager
+def device(dev) -> Iterator[Backend]:
+    """Context manager: factories inside it create tensors on ``dev``."""
+    global _default
+    old, _default = _default, get_backend(dev)
+    try:
+        yield _default
+    finally:
+        _default = old

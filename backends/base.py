@@ -1,0 +1,76 @@
+"""The backend interface: everything the engine asks of an array library."""
+from __future__ import annotations
+
+
+class DeviceError(RuntimeError):
+    """Raised for unknown or unavailable devices and for mixing devices in one op."""
+
+
+class Backend:
+    """An array library bound to one device.
+
+    Attributes:
+        kind: ``"cpu"`` or ``"cuda"``.
+        index: device ordinal (0 for the CPU).
+        xp: the array module (``numpy`` or ``cupy``).
+    """
+
+    kind = "cpu"
+    index = 0
+    xp = None
+
+    @property
+    def name(self) -> str:
+        """Device string, e.g. ``"cpu"`` or ``"cuda:0"``."""
+        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            from . import parse_device
+            try:
+                return parse_device(other) == (self.kind, self.index)
+            except DeviceError:
+                return False
+        return self is other
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.index))
+
+    def __str__(self) -> str:
+        return self.name
+
+    # --- to be provided by each backend -------------------------------------------------
+    def available(self) -> bool:
+        raise NotImplementedError
+
+    def asarray(self, data, dtype=None):
+        """An array on this device from host data or another backend's array."""
+        raise NotImplementedError
+
+    def to_host(self, array):
+        """A NumPy array with the same values (a copy when the data lives elsewhere)."""
+        raise NotImplementedError
+
+    def seed(self, seed: int) -> None:
+        """Reseed this backend's random generator."""
+        raise NotImplementedError
+
+    @property
+    def rng(self):
+        """A ``Generator`` with ``random``, ``standard_normal``, ``uniform``, ``integers``, ``permutation``."""
+        raise NotImplementedError
+
+    def scatter_add(self, target, index, values) -> None:
+        """``target[index] += values`` with repeated indices accumulated (unbuffered)."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Block until queued device work is done (no-op on the CPU)."""
+
+    def activate(self):
+        """Context manager making this device current for allocations."""
+        import contextlib
+        return contextlib.nullcontext()

@@ -1,0 +1,32 @@
+"""Shared fixtures: hypothesis profiles and the list of available backends."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import backends
+
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                     HealthCheck.filter_too_much], derandomize=False)
+settings.register_profile("ci", max_examples=12, print_blob=True, **_common)
+settings.register_profile("dev", max_examples=40, **_common)
+settings.register_profile("thorough", max_examples=400, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _backend_params():
+    params = [pytest.param("cpu", id="numpy")]
+    reason = "CuPy or a CUDA GPU is not available"
+    params.append(pytest.param("cuda", id="cupy",
+                               marks=pytest.mark.skipif(not backends.cuda_available(), reason=reason)))
+    return params
+
+
+BACKENDS = _backend_params()
+
+
+@pytest.fixture(params=BACKENDS, scope="session")
+def device(request):
+    return request.param
