@@ -11,6 +11,7 @@ import heapq
 
 from .errors import GraphError
 from .function import _mode
+from .ops.shape import sum_to
 from .tensor import Tensor, _make
 
 
@@ -19,7 +20,7 @@ def _seed(root: Tensor, g) -> Tensor:
         if root.data.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for one-element outputs; "
                                f"got shape {root.shape}, so pass gradient=")
-        return _make(root.xp.ones_like(root.data), root._backend, False)
+        return _make(root.xp.ones(root.data.shape, root.data.dtype), root._backend, False)
     if not isinstance(g, Tensor):
         g = Tensor(g, dtype=root.dtype, device=root._backend)
     if g.shape != root.shape:
@@ -53,34 +54,28 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
     With ``targets`` (a list of tensors) the gradients reaching them are returned
     and no leaf's ``.grad`` is touched; otherwise leaves accumulate into ``.grad``.
     """
-    from .ops.shape import sum_to
-    buffers: dict = {}
-    heap: list = []
-    counter = 0
-    captured = None
-    leaf_slot = node_slot = {}
+    buffers: dict = {}      # node -> list of summed gradients, one per output
+    heap: list = []         # (-generation, id, node): largest generation first
+    captured = leaf_slot = node_slot = None
     if targets is not None:
         captured = [None] * len(targets)
         leaf_slot = {id(t): i for i, t in enumerate(targets) if t.creator is None}
         node_slot = {(id(t.creator), t._idx): i for i, t in enumerate(targets) if t.creator is not None}
 
-    def capture(i, g):
-        captured[i] = g if captured[i] is None else captured[i] + g
-
     def deliver(t, g):
-        nonlocal counter
+        """Add gradient ``g`` for tensor ``t``: into a leaf, a target, or its node's buffer."""
         c = t.creator
         if c is None:
             if captured is None:
                 _accumulate(t, g)
             elif id(t) in leaf_slot:
-                capture(leaf_slot[id(t)], g)
+                i = leaf_slot[id(t)]
+                captured[i] = g if captured[i] is None else captured[i] + g
             return
         buf = buffers.get(c)
         if buf is None:
             buf = buffers[c] = [None] * c.nout
-            counter += 1
-            heapq.heappush(heap, (-c.generation, counter, c))
+            heapq.heappush(heap, (-c.generation, id(c), c))
         i = t._idx
         buf[i] = g if buf[i] is None else buf[i] + g
 
@@ -92,16 +87,23 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
         while heap:
             fn = heapq.heappop(heap)[2]
             gys = buffers.pop(fn)
-            if fn.watch or captured is not None:
-                _watched_outputs(fn, gys, node_slot, capture)
-            inputs = getattr(fn, "inputs", None)
+            if fn.watched is not None:
+                _watched_outputs(fn, gys)
+            if node_slot:
+                for i, g in enumerate(gys):
+                    slot = node_slot.get((id(fn), i))
+                    if slot is not None and g is not None:
+                        captured[slot] = g if captured[slot] is None else captured[slot] + g
+            inputs = fn.inputs
             if inputs is None:
                 raise GraphError(f"{type(fn).__name__}: trying to backward through the graph a second time "
                                  "(its saved tensors were freed); pass retain_graph=True to the first backward")
             if fn.needs_inputs:
-                _check_versions(fn, inputs)
+                for t, v in zip(inputs, fn.versions):
+                    if t._version != v:
+                        _version_error(fn, t, v)
             if fn.save_output:
-                o = fn.outputs[0]()
+                o = fn.out_ref()
                 if o is not None and o._version:
                     raise GraphError(f"{type(fn).__name__}: its output (shape {o.shape}) was modified in place "
                                      "after being saved for backward")
@@ -111,9 +113,19 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
             for t, gx in zip(inputs, gxs):
                 if gx is None or not t._rg:
                     continue
-                if gx.shape != t.shape:
-                    gx = sum_to(gx, t.shape)
-                deliver(t, gx)
+                if gx.data.shape != t.data.shape:
+                    gx = sum_to(gx, t.data.shape)
+                c = t.creator
+                if c is None or captured is not None:
+                    deliver(t, gx)
+                    continue
+                # inlined deliver() for the common case: a gradient into an inner node
+                buf = buffers.get(c)
+                if buf is None:
+                    buf = buffers[c] = [None] * c.nout
+                    heapq.heappush(heap, (-c.generation, id(c), c))
+                i = t._idx
+                buf[i] = gx if buf[i] is None else buf[i] + gx
             if not retain_graph:
                 fn.inputs = None
                 fn.saved = None
@@ -122,28 +134,22 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
     return captured
 
 
-def _watched_outputs(fn, gys, node_slot, capture) -> None:
-    """Hooks, ``retain_grad`` and ``ag.grad`` targets on the outputs of ``fn``."""
-    for i, ref in enumerate(fn.outputs):
-        g = gys[i]
-        if g is None:
-            continue
+def _watched_outputs(fn, gys) -> None:
+    """Hooks and ``retain_grad`` on the outputs of ``fn``."""
+    for i, ref in fn.watched.items():
         t = ref()
-        if t is not None:
-            if t._hooks:
-                g = gys[i] = _run_hooks(t, g)
-            if t._retain:
-                t.grad = g if t.grad is None else t.grad + g
-        slot = node_slot.get((id(fn), i))
-        if slot is not None:
-            capture(slot, g)
+        g = gys[i]
+        if t is None or g is None:
+            continue
+        if t._hooks:
+            g = gys[i] = _run_hooks(t, g)
+        if t._retain:
+            t.grad = g if t.grad is None else t.grad + g
 
 
-def _check_versions(fn, inputs) -> None:
-    for t, v in zip(inputs, fn.versions):
-        if t._version != v:
-            raise GraphError(f"{type(fn).__name__}: an input of shape {t.shape} saved for backward was modified "
-                             f"in place (version {v} -> {t._version}); clone it before changing it")
+def _version_error(fn, t, v):
+    raise GraphError(f"{type(fn).__name__}: an input of shape {t.shape} saved for backward was modified "
+                     f"in place (version {v} -> {t._version}); clone it before changing it")
 
 
 def _as_list(x):

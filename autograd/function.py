@@ -15,6 +15,8 @@ from backends import DeviceError
 
 from .tensor import Tensor, _make
 
+_new = object.__new__
+
 _REGISTRY: dict[str, type] = {}
 
 
@@ -88,6 +90,9 @@ class Function:
     exempt: str | None = None
     save_output = False
     needs_inputs = True
+    nout = 1            # number of outputs (set per node when forward returns a tuple)
+    watched = None      # {output index: weakref} of outputs with hooks or retain_grad
+    inputs = None       # recorded input Tensors; None once backward has freed them
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -96,7 +101,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **attrs):
         """Run the op on Tensors; returns a Tensor, or a tuple for several outputs."""
-        fn = object.__new__(cls)
+        fn = _new(cls)
         if attrs:
             fn.__dict__.update(attrs)
         be = inputs[0]._backend
@@ -107,39 +112,49 @@ class Function:
                                   "move them with .to(device) first")
             if t._rg:
                 record = True
-        record = record and _mode.enabled
-        fn.xp = be.xp
         fn.backend = be
+        fn.xp = be.xp
         try:
-            out = fn.forward(*[t.data for t in inputs])
+            if len(inputs) == 2:
+                out = fn.forward(inputs[0].data, inputs[1].data)
+            elif len(inputs) == 1:
+                out = fn.forward(inputs[0].data)
+            else:
+                out = fn.forward(*[t.data for t in inputs])
         except (ValueError, IndexError, TypeError) as e:
             raise _op_error(cls.__name__, e, inputs) from e
+        if not (record and _mode.enabled):
+            if type(out) is tuple:
+                return tuple([_make(o, be, False) for o in out])
+            return _make(out, be, False)
+        fn.inputs = inputs
+        gen = 0
+        for t in inputs:
+            if t.generation > gen:
+                gen = t.generation
+        fn.generation = gen
+        gen += 1
+        if cls.needs_inputs:
+            fn.versions = [t._version for t in inputs]
         if type(out) is tuple:
-            outs = tuple([_make(o, be, record) for o in out])
+            outs = tuple([_make(o, be, True) for o in out])
+            fn.nout = len(outs)
+            for i, o in enumerate(outs):
+                o.creator, o._idx, o.generation = fn, i, gen
         else:
-            outs = _make(out, be, record)
-        if record:
-            fn.inputs = inputs
-            gen = 0
-            for t in inputs:
-                if t.generation > gen:
-                    gen = t.generation
-            fn.generation = gen
-            if cls.needs_inputs:
-                fn.versions = [t._version for t in inputs]
-            if cls.save_output:
-                fn.saved = out
-            if type(outs) is tuple:
-                fn.nout = len(outs)
-                for i, o in enumerate(outs):
-                    o.creator, o._idx, o.generation = fn, i, gen + 1
-                fn.outputs = [weakref.ref(o) for o in outs]
-            else:
-                fn.nout = 1
-                outs.creator, outs.generation = fn, gen + 1
-                fn.outputs = [weakref.ref(outs)]
-            fn.watch = False
+            outs = _make(out, be, True)
+            outs.creator = fn
+            outs.generation = gen
+        if cls.save_output:
+            fn.saved = out
+            fn.out_ref = weakref.ref(outs if fn.nout == 1 else outs[0])
         return outs
+
+    def watch(self, t: Tensor) -> None:
+        """Remember output ``t`` (it has hooks or retains its grad)."""
+        if self.watched is None:
+            self.watched = {}
+        self.watched[t._idx] = weakref.ref(t)
 
     def forward(self, *arrays):
         raise NotImplementedError

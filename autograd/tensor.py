@@ -34,18 +34,14 @@ def _is_float(dtype) -> bool:
 
 
 def _make(data, backend: Backend, requires_grad: bool) -> "Tensor":
-    """Fast internal constructor: wraps an array already on ``backend``, no checks."""
+    """Fast internal constructor: wraps an array already on ``backend``, no checks.
+
+    Every other attribute keeps its class-level default until it is set.
+    """
     t = _new(Tensor)
     t.data = data
     t._backend = backend
     t._rg = requires_grad
-    t.grad = None
-    t.creator = None
-    t._idx = 0
-    t.generation = 0
-    t._version = 0
-    t._hooks = None
-    t._retain = False
     return t
 
 
@@ -62,8 +58,14 @@ class Tensor:
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default is the current default device.
     """
 
-    __slots__ = ("data", "grad", "_rg", "creator", "_idx", "generation", "_version",
-                 "_backend", "_hooks", "_retain", "__weakref__")
+    # graph bookkeeping defaults (instances override them when set)
+    grad = None
+    creator = None      # the Function node that produced this tensor (None for leaves)
+    _idx = 0            # which output of ``creator`` this is
+    generation = 0      # one more than the largest generation of its creator's inputs
+    _version = 0        # bumped by every in-place change
+    _hooks = None
+    _retain = False
     __array_priority__ = 1000
     __array_ufunc__ = None   # NumPy defers binary operators to Tensor's reflected methods
 
@@ -83,13 +85,6 @@ class Tensor:
         self.data = arr
         self._backend = be
         self._rg = False
-        self.grad = None
-        self.creator = None
-        self._idx = 0
-        self.generation = 0
-        self._version = 0
-        self._hooks = None
-        self._retain = False
         if requires_grad:
             self.requires_grad = True
 
@@ -235,7 +230,7 @@ class Tensor:
             raise GraphError("retain_grad() on a tensor that does not require grad")
         if self.creator is not None:
             self._retain = True
-            self.creator.watch = True
+            self.creator.watch(self)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it.
@@ -248,7 +243,7 @@ class Tensor:
             self._hooks = []
         self._hooks.append(hook)
         if self.creator is not None:
-            self.creator.watch = True
+            self.creator.watch(self)
         return _HookHandle(self._hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
@@ -259,8 +254,7 @@ class Tensor:
             retain_graph: keep the graph for another backward (default: ``create_graph``).
             create_graph: record the backward pass, for higher-order gradients.
         """
-        from .engine import backward
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
+        engine.backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
 
     # --- in place (under no_grad or on tensors outside the graph) -------------------------
     def _check_inplace(self, op: str, other=None) -> None:
@@ -532,4 +526,5 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
-from . import ops  # noqa: E402  (ops import Tensor from this module)
+from . import ops  # noqa: E402  (ops and the engine import Tensor from this module)
+from . import engine  # noqa: E402

@@ -24,8 +24,11 @@ def _distinct(np, arrays):
 
 
 def _restore(gy: Tensor, fn) -> Tensor:
-    """Reshape an upstream gradient to the kept-dims shape of a reduction's output."""
-    if not fn.keepdims and fn.axes:
+    """Reshape an upstream gradient to the kept-dims shape of a reduction's output.
+
+    A full reduction's 0-d gradient broadcasts as it is.
+    """
+    if not fn.keepdims and fn.axes and gy.data.ndim:
         gy = reshape(gy, keepdims_shape(fn.in_shape, fn.axes))
     return gy
 
@@ -34,9 +37,13 @@ class _Reduction(Function):
     exempt = "abstract base of the reductions"
 
     def _setup(self, x):
-        self.axes = normalize_axes(self.axis, x.ndim, type(self).__name__.lower())
+        """Record the input shape and normalised axes; returns the ``axis`` argument for NumPy."""
         self.in_shape = x.shape
-        return self.axes if self.axis is not None else None
+        if self.axis is None:
+            self.axes = tuple(range(x.ndim))
+            return None
+        self.axes = normalize_axes(self.axis, x.ndim, type(self).__name__.lower())
+        return self.axes
 
 
 class Sum(_Reduction):
@@ -46,7 +53,7 @@ class Sum(_Reduction):
                   call=lambda x, **kw: sum(x, **kw), kwargs=_axis_kwargs)
 
     def forward(self, x):
-        return self.xp.sum(x, axis=self._setup(x), keepdims=self.keepdims)
+        return x.sum(axis=self._setup(x), keepdims=self.keepdims)
 
     def backward(self, gy):
         return broadcast_to(_restore(gy, self), self.in_shape)
@@ -64,7 +71,7 @@ class Mean(_Reduction):
         for a in self.axes:
             n *= x.shape[a]
         self.n = n
-        return self.xp.mean(x, axis=axes, keepdims=self.keepdims)
+        return x.mean(axis=axes, keepdims=self.keepdims)
 
     def backward(self, gy):
         return broadcast_to(_restore(gy, self) * (1.0 / builtins.max(self.n, 1)), self.in_shape)

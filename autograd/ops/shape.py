@@ -1,6 +1,7 @@
 """Shape, layout, indexing and dtype/device ops. Their gradients move values back, never compute."""
 from __future__ import annotations
 
+import math
 import operator
 
 from ..function import Function
@@ -82,6 +83,9 @@ def _broadcast_sample(d):
     return [d.array(tuple(src))], {"shape": target}
 
 
+_SMALL = 4096
+
+
 class BroadcastTo(Function):
     """f = x broadcast to a shape;  df/dx = sum over the broadcast axes."""
     needs_inputs = False
@@ -90,6 +94,10 @@ class BroadcastTo(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
+        if math.prod(self.shape) <= _SMALL:   # a copy is cheaper than NumPy's broadcast_to for tiny arrays
+            out = self.xp.empty(self.shape, x.dtype)
+            out[...] = x
+            return out
         return self.xp.broadcast_to(x, self.shape)
 
     def backward(self, gy):
@@ -174,24 +182,17 @@ class Split(Function):
                   sample=_split_sample, call=lambda x, **kw: tuple(split(x, **kw)))
 
     def forward(self, x):
-        self.in_shape, self.in_dtype = x.shape, x.dtype
-        return tuple(self.xp.split(x, self.indices_or_sections, self.axis))
+        parts = tuple(self.xp.split(x, self.indices_or_sections, self.axis))
+        self.shapes, self.in_dtype = [p.shape for p in parts], x.dtype
+        return parts
 
     def backward(self, *gys):
         if len(gys) == 1:
             return gys[0]
-        xp = self.xp
-        axis = normalize_axis(self.axis, len(self.in_shape), "split")
-        parts = []
-        for g, ref in zip(gys, self.outputs):
-            if g is None:   # an unused piece: zeros of its shape
-                o = ref()
-                shape = o.shape if o is not None else None
-                if shape is None:
-                    raise RuntimeError("split: a piece with no gradient was freed; cannot infer its shape")
-                g = _make(xp.zeros(shape, self.in_dtype), self.backend, False)
-            parts.append(g)
-        return concat(parts, axis=axis)
+        # a piece that received no gradient contributes zeros of its shape
+        parts = [g if g is not None else _make(self.xp.zeros(s, self.in_dtype), self.backend, False)
+                 for g, s in zip(gys, self.shapes)]
+        return concat(parts, axis=self.axis)
 
 
 def _pad_sample(d):
