@@ -1,0 +1,91 @@
+"""Timing helpers shared by the benchmark suites: warm-up, synchronisation, medians with spread."""
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+
+
+def measure(fn, sync=None, warmup: int = 3, repeat: int = 15, number: int = 1, budget_s: float = 5.0) -> dict:
+    """Time ``fn`` (seconds per call): median of ``repeat`` runs of ``number`` calls each.
+
+    ``sync`` is called after each run so that asynchronous devices are timed to completion.
+    ``number`` is raised for very fast functions so each run lasts at least ~2 ms; ``repeat``
+    is lowered when the runs would exceed ``budget_s``.
+    """
+    sync = sync or (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    one = max(time.perf_counter() - t0, 1e-7)
+    number = max(number, int(0.002 / one))
+    repeat = max(3, min(repeat, int(budget_s / (one * number))))
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        sync()
+        runs.append((time.perf_counter() - t0) / number)
+    runs.sort()
+    q = statistics.quantiles(runs, n=4) if len(runs) >= 2 else [runs[0]] * 3
+    return {"median": statistics.median(runs), "p25": q[0], "p75": q[2], "min": runs[0], "runs": len(runs),
+            "number": number}
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    import os
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numpy
+    info["numpy"] = numpy.__version__
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    import backends
+    if backends.cuda_available():
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        info["cupy"] = cupy.__version__
+        info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+        info["driver"] = cupy.cuda.runtime.driverGetVersion()
+    return info
+
+
+def fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A GitHub-markdown table of ``rows`` (dicts) with the given columns."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        out.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
+    return "\n".join(out)
+
+
+def try_torch():
+    try:
+        import torch
+        return torch
+    except ImportError:
+        return None
