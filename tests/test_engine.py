@@ -273,3 +273,15 @@ def test_where_comparisons_and_indexing_gradients():
     x.grad = None
     x[x > 0].sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_mixing_devices_in_one_op_is_a_clear_error():
+    # a second CPU backend object stands in for another device, so the check runs without a GPU
+    from autograd.tensor import _make
+    from backends.numpy_backend import NumpyBackend
+    other = NumpyBackend()
+    a = ag.ones(2, requires_grad=True)
+    b = _make(np.ones(2, np.float32), other, False)
+    with pytest.raises(backends.DeviceError, match="different devices"):
+        a + b
+    assert a.grad is None
