@@ -1,0 +1,19 @@
+"""Data loading: datasets, mini-batch loaders, splits, transforms, and MNIST / Fashion-MNIST readers.
+
+Host-side code (NumPy is allowed here, and only here within ``nn``)::
+
+    from nn.data import DataLoader, TensorDataset, random_split, k_fold, datasets, transforms as T
+    train = datasets.mnist("train", transform=T.Compose([T.ToFloat(), T.Flatten()]))
+    train, val = random_split(train, [0.9, 0.1], seed=0)
+    for x, y in DataLoader(train, batch_size=64, shuffle=True, seed=0, device="cpu"):
+        ...   # x: float32 Tensor (64, 784), y: int64 Tensor (64,)
+"""
+from . import datasets, idx, transforms  # noqa: F401
+from .dataset import Dataset, Subset, TensorDataset, as_generator, k_fold, random_split
+from .datasets import DatasetNotFoundError, ImageDataset, fashion_mnist, mnist
+from .idx import IDXFormatError, read_idx, write_idx
+from .loader import DataLoader, default_collate, to_device
+
+__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "k_fold", "default_collate",
+           "to_device", "as_generator", "ImageDataset", "mnist", "fashion_mnist", "DatasetNotFoundError",
+           "IDXFormatError", "read_idx", "write_idx", "datasets", "transforms", "idx"]
