@@ -39,6 +39,11 @@ class Backend:
     def __hash__(self) -> int:
         return hash((self.kind, self.index))
 
+    def __reduce__(self):
+        # copies and pickles resolve to the one live backend of the device, so copied tensors still match
+        from . import get_backend
+        return get_backend, (self.name,)
+
     def __str__(self) -> str:
         return self.name
 

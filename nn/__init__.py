@@ -3,4 +3,9 @@
 Everything here is built from autograd ops; nothing imports NumPy or CuPy (nn/data parses files on the host).
 """
 from .parameter import Parameter  # noqa: F401
+from .module import Module, Sequential, ModuleList, ModuleDict, StateDictError  # noqa: F401
+from .layers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from . import functional, init  # noqa: F401
 from . import data  # noqa: F401,E402
+from .rnn import *  # noqa: F401,F403,E402

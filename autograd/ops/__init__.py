@@ -5,7 +5,15 @@ from .shape import *  # noqa: F401,F403
 from .reduction import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
+from .activation import *  # noqa: F401,F403
+from .dense import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
 from . import arithmetic, unary, shape, reduction, linalg, nn_ops  # noqa: F401
 
 __all__ = (arithmetic.__all__ + unary.__all__ + shape.__all__ + reduction.__all__ + linalg.__all__
            + nn_ops.__all__)
+__all__ += activation.__all__  # noqa: F405
+__all__ += dense.__all__  # noqa: F405
+__all__ += norm.__all__  # noqa: F405
+__all__ += loss.__all__  # noqa: F405

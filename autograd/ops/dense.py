@@ -1,0 +1,61 @@
+"""The fused dense (fully connected) layer op: matmul and bias in one node."""
+from __future__ import annotations
+
+from ..function import Function
+from ..spec import OpSpec
+from ..tensor import Tensor
+from .linalg import matmul
+from .reduction import sum as _sum
+from .shape import reshape, transpose
+
+__all__ = ["linear"]
+
+
+def _linear_sample(d):
+    n_in, n_out = d.int(1, 4), d.int(1, 4)
+    batch = () if d.int(0, 4) == 0 else d.shape(max_dims=2)
+    arrays = [d.array(batch + (n_in,)), d.array((n_out, n_in))]
+    if d.bool():
+        arrays.append(d.array((n_out,)))
+    return arrays, {}
+
+
+def _linear_ref(np, x, w, b=None):
+    y = x @ w.T
+    return y if b is None else y + b
+
+
+class Linear(Function):
+    """f = x Wᵀ + b (W is (out, in));  df/dx = g W, df/dW = gᵀ x (batch axes summed), df/db = Σ g."""
+    spec = OpSpec(ref=_linear_ref, call=lambda *a: linear(*a), sample=_linear_sample)
+
+    def forward(self, x, w, b=None):
+        if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1] or (b is not None and b.shape != w.shape[:1]):
+            bias = "" if b is None else f" and bias {b.shape}"
+            raise ValueError(f"linear: input of shape {x.shape} does not fit weight {w.shape}{bias} "
+                             f"(expected input (..., {w.shape[-1] if w.ndim else '?'}), weight (out, in), "
+                             "bias (out,))")
+        y = self.xp.matmul(x, w.T)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        n_out, n_in = w.shape
+        gx = matmul(gy, w) if x._rg else None
+        gw = gb = None
+        if w._rg or (len(self.inputs) == 3 and self.inputs[2]._rg):
+            g2 = reshape(gy, (-1, n_out))
+            if w._rg:
+                gw = matmul(transpose(g2), reshape(x, (-1, n_in)))
+            if len(self.inputs) == 3 and self.inputs[2]._rg:
+                gb = _sum(g2, axis=0)
+        return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` in one fused node (PyTorch's ``F.linear``); weight is (out, in)."""
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)
