@@ -150,6 +150,9 @@ class RNNBase(Module):
         if self.bias and self.mode != "GRU":
             b_ih, b_hh = b_ih + b_hh, None          # both biases are outside the nonlinearity: fold them
         gates = ag.linear(x, w_ih, b_ih)            # all time steps in one product: (T, N, G·H)
+        if self.mode in ("RNN_TANH", "RNN_RELU"):   # the fused time loop (autograd/ops/recurrent.py)
+            out = ag.rnn_layer(gates, h[0], w_hh, "tanh" if self.mode == "RNN_TANH" else "relu")
+            return out, out[-1:], None
         steps = ag.split(gates, x.shape[0], axis=0) if x.shape[0] > 1 else [gates]
         w_hh_t = w_hh.T
         outs = []

@@ -35,7 +35,10 @@ class Linear(Function):
             raise ValueError(f"linear: input of shape {x.shape} does not fit weight {w.shape}{bias} "
                              f"(expected input (..., {w.shape[-1] if w.ndim else '?'}), weight (out, in), "
                              "bias (out,))")
-        y = self.xp.matmul(x, w.T)
+        if x.ndim > 2:      # one 2-D product: NumPy's stacked matmul is slower for (..., n, k) @ (k, m)
+            y = self.xp.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        else:
+            y = self.xp.matmul(x, w.T)
         if b is not None:
             y += b
         return y
