@@ -32,7 +32,7 @@ BINARY = {
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / (b.tanh() + 1.5),
-    "where": lambda a, b: ag.where(a.detach() > 0, a, b),
+    "where": lambda a, b, mask: ag.where(mask, a, b),
 }
 CUTS = ("none", "none", "none", "detach", "no_grad")
 
@@ -57,7 +57,20 @@ def run(xs, steps, outs, frozen=None, record=None):
     nodes = list(xs)
     for k, (op, i, j, cut) in enumerate(steps):
         a, b = nodes[i % len(nodes)], nodes[j % len(nodes)]
-        f = (lambda: UNARY[op](a)) if op in UNARY else (lambda: BINARY[op](a, b))
+        if op == "where":
+            # the branch choice is not differentiable: freeze it like a cut node, so that a
+            # finite-difference step across a > 0 cannot flip it
+            if frozen is not None:
+                mask = frozen[("mask", k)]
+            else:
+                mask = a.numpy() > 0
+                if record is not None:
+                    record[("mask", k)] = mask
+            f = lambda: BINARY[op](a, b, ag.tensor(mask))  # noqa: E731
+        elif op in UNARY:
+            f = lambda: UNARY[op](a)  # noqa: E731
+        else:
+            f = lambda: BINARY[op](a, b)  # noqa: E731
         if cut != "none" and frozen is not None:
             v = ag.tensor(frozen[k])
         elif cut == "no_grad":
