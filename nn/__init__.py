@@ -8,4 +8,7 @@ from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from . import functional, init  # noqa: F401
 from . import data  # noqa: F401,E402
+from . import optim, utils  # noqa: F401,E402
+from .serialization import save, load  # noqa: F401,E402
+from . import training  # noqa: F401,E402
 from .rnn import *  # noqa: F401,F403,E402
