@@ -4,6 +4,8 @@
     pure framework overhead; target ≤ 0.8x PyTorch CPU's time.
 (b) 2048x2048 float32 matmul forward + backward: target ≤ 1.1x the three raw
     matmuls it needs (x@w, g@wᵀ, xᵀ@g) in the array library alone.
+(c) conv2d forward + backward (batch 64, 32→64 channels, 3x3, padding 1, 28x28: the textbook CNN's
+    second layer) and softmax cross-entropy forward + backward (4096 x 1000 logits), against PyTorch.
 
     python -m benchmarks.ops [--quick] [--json PATH]
 """
@@ -16,7 +18,7 @@ import numpy as np
 
 import autograd as ag
 import backends
-from benchmarks.timing import fmt_time, machine, measure, table, try_torch
+from benchmarks.timing import machine, measure, report, try_torch
 
 
 def _devices():
@@ -80,6 +82,63 @@ def matmul_torch(torch, device, n):
     return step, (torch.cuda.synchronize if device == "cuda" else None)
 
 
+def _sync(torch, device):
+    return torch.cuda.synchronize if device == "cuda" else None
+
+
+def _arrays(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+
+
+CONV_SHAPES = ((64, 32, 28, 28), (64, 32, 3, 3), (64,))
+CE_SHAPE = (4096, 1000)
+
+
+def conv_xpgrad(device, quick=False):
+    import nn.functional as F
+    n = 16 if quick else 64
+    x, w, b = (ag.tensor(a, device=device, requires_grad=True)
+               for a in _arrays(((n,) + CONV_SHAPES[0][1:],) + CONV_SHAPES[1:]))
+
+    def step():
+        F.conv2d(x, w, b, padding=1).sum().backward()
+        x.grad = w.grad = b.grad = None
+    return step, backends.get_backend(device).synchronize
+
+
+def conv_torch(torch, device, quick=False):
+    n = 16 if quick else 64
+    x, w, b = (torch.tensor(a, device=device, requires_grad=True)
+               for a in _arrays(((n,) + CONV_SHAPES[0][1:],) + CONV_SHAPES[1:]))
+
+    def step():
+        torch.nn.functional.conv2d(x, w, b, padding=1).sum().backward()
+        x.grad = w.grad = b.grad = None
+    return step, _sync(torch, device)
+
+
+def ce_xpgrad(device):
+    import nn.functional as F
+    z = ag.tensor(_arrays((CE_SHAPE,))[0], device=device, requires_grad=True)
+    y = ag.tensor(np.random.default_rng(1).integers(0, CE_SHAPE[1], CE_SHAPE[0]), device=device)
+
+    def step():
+        F.cross_entropy(z, y).backward()
+        z.grad = None
+    return step, backends.get_backend(device).synchronize
+
+
+def ce_torch(torch, device):
+    z = torch.tensor(_arrays((CE_SHAPE,))[0], device=device, requires_grad=True)
+    y = torch.tensor(np.random.default_rng(1).integers(0, CE_SHAPE[1], CE_SHAPE[0]), device=device)
+
+    def step():
+        torch.nn.functional.cross_entropy(z, y).backward()
+        z.grad = None
+    return step, _sync(torch, device)
+
+
 def run(quick: bool = False) -> dict:
     """Run the suite; returns ``{"rows": [...], "ratios": {...}}``."""
     torch = try_torch()
@@ -105,15 +164,14 @@ def run(quick: bool = False) -> dict:
         if torch is not None and (dev == "cpu" or torch.cuda.is_available()):
             t_tm = add(case, "torch", dev, matmul_torch(torch, dev, n))
             ratios[f"matmul{n}_{dev}_xpgrad_over_torch"] = t_m / t_tm
+        for key, case, mine, theirs in (
+                ("conv2d", "conv2d 32→64 3x3 on 28x28 fw+bw", lambda d: conv_xpgrad(d, quick),
+                 lambda d: conv_torch(torch, d, quick)),
+                ("softmax_ce", "softmax cross-entropy 4096x1000 fw+bw", ce_xpgrad, lambda d: ce_torch(torch, d))):
+            t_x = add(case, "xpgrad", dev, mine(dev))
+            if torch is not None and (dev == "cpu" or torch.cuda.is_available()):
+                ratios[f"{key}_{dev}_xpgrad_over_torch"] = t_x / add(case, "torch", dev, theirs(dev))
     return {"rows": rows, "ratios": ratios}
-
-
-def report(result: dict) -> str:
-    rows = [{**r, "median": fmt_time(r["median"]), "spread (p25-p75)": f"{fmt_time(r['p25'])} - {fmt_time(r['p75'])}"}
-            for r in result["rows"]]
-    text = table(rows, ["case", "impl", "device", "median", "spread (p25-p75)", "runs"])
-    text += "\n\n" + "\n".join(f"- {k}: **{v:.2f}x**" for k, v in result["ratios"].items())
-    return text
 
 
 def main(argv=None):

@@ -89,3 +89,12 @@ def try_torch():
         return torch
     except ImportError:
         return None
+
+
+def report(result: dict) -> str:
+    """Markdown table of ``result["rows"]`` followed by the ratios as a list."""
+    rows = [{**r, "median": fmt_time(r["median"]), "spread (p25-p75)": f"{fmt_time(r['p25'])} - {fmt_time(r['p75'])}"}
+            for r in result["rows"]]
+    text = table(rows, ["case", "impl", "device", "median", "spread (p25-p75)", "runs"])
+    text += "\n\n" + "\n".join(f"- {k}: **{v:.2f}x**" for k, v in result["ratios"].items())
+    return text
