@@ -10,6 +10,8 @@ from .dense import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
 from . import arithmetic, unary, shape, reduction, linalg, nn_ops  # noqa: F401
 
 __all__ = (arithmetic.__all__ + unary.__all__ + shape.__all__ + reduction.__all__ + linalg.__all__
@@ -19,3 +21,5 @@ __all__ += dense.__all__  # noqa: F405
 __all__ += norm.__all__  # noqa: F405
 __all__ += loss.__all__  # noqa: F405
 __all__ += recurrent.__all__  # noqa: F405
+__all__ += conv.__all__  # noqa: F405
+__all__ += pool.__all__  # noqa: F405
