@@ -12,3 +12,5 @@ from . import optim, utils  # noqa: F401,E402
 from .serialization import save, load  # noqa: F401,E402
 from . import training  # noqa: F401,E402
 from .rnn import *  # noqa: F401,F403,E402
+from .conv import *  # noqa: F401,F403,E402
+from . import models  # noqa: F401,E402
