@@ -18,7 +18,7 @@ import numpy as np
 
 import autograd as ag
 import backends
-from benchmarks.timing import machine, measure, report, try_torch
+from benchmarks.timing import machine, measure_side_by_side, report, try_torch
 
 
 def _devices():
@@ -146,31 +146,31 @@ def run(quick: bool = False) -> dict:
     rows, ratios = [], {}
     budget = 1.0 if quick else 5.0
 
-    def add(case, impl, device, fn_sync):
-        fn, sync = fn_sync
-        r = measure(fn, sync=sync, budget_s=budget)
-        rows.append({"suite": "ops", "case": case, "impl": impl, "device": device, **r})
-        return r["median"]
+    def compare(key, case, device, impls):
+        """Time ``impls`` ({name: (fn, sync)}, xpgrad first) side by side; ratios of xpgrad to each other."""
+        names = list(impls)
+        res = measure_side_by_side([impls[k] for k in names], budget_s=budget, block_s=0.1, pause_s=0.1)
+        for name, r in zip(names, res):
+            rows.append({"suite": "ops", "case": case, "impl": name, "device": device, **r})
+        for name, r in zip(names[1:], res[1:]):
+            ratios[f"{key}_{device}_xpgrad_over_{name.split()[0]}"] = res[0]["median"] / r["median"]
 
     for dev in _devices():
-        t_x = add("tiny graph fw+bw (16 el.)", "xpgrad", dev, tiny_graph_xpgrad(dev))
-        if torch is not None and (dev == "cpu" or torch.cuda.is_available()):
-            t_t = add("tiny graph fw+bw (16 el.)", "torch", dev, tiny_graph_torch(torch, dev))
-            ratios[f"tiny_graph_{dev}_xpgrad_over_torch"] = t_x / t_t
-        case = f"matmul {n}x{n} fw+bw"
-        t_m = add(case, "xpgrad", dev, matmul_xpgrad(dev, n))
-        t_r = add(case, "raw 3 matmuls", dev, matmul_raw(dev, n))
-        ratios[f"matmul{n}_{dev}_xpgrad_over_raw"] = t_m / t_r
-        if torch is not None and (dev == "cpu" or torch.cuda.is_available()):
-            t_tm = add(case, "torch", dev, matmul_torch(torch, dev, n))
-            ratios[f"matmul{n}_{dev}_xpgrad_over_torch"] = t_m / t_tm
-        for key, case, mine, theirs in (
-                ("conv2d", "conv2d 32→64 3x3 on 28x28 fw+bw", lambda d: conv_xpgrad(d, quick),
-                 lambda d: conv_torch(torch, d, quick)),
-                ("softmax_ce", "softmax cross-entropy 4096x1000 fw+bw", ce_xpgrad, lambda d: ce_torch(torch, d))):
-            t_x = add(case, "xpgrad", dev, mine(dev))
-            if torch is not None and (dev == "cpu" or torch.cuda.is_available()):
-                ratios[f"{key}_{dev}_xpgrad_over_torch"] = t_x / add(case, "torch", dev, theirs(dev))
+        use_torch = torch is not None and (dev == "cpu" or torch.cuda.is_available())
+        cases = [
+            ("tiny_graph", "tiny graph fw+bw (16 el.)", tiny_graph_xpgrad(dev),
+             {"torch": lambda: tiny_graph_torch(torch, dev)}),
+            (f"matmul{n}", f"matmul {n}x{n} fw+bw", matmul_xpgrad(dev, n),
+             {"raw 3 matmuls": lambda: matmul_raw(dev, n), "torch": lambda: matmul_torch(torch, dev, n)}),
+            ("conv2d", "conv2d 32→64 3x3 on 28x28 fw+bw", conv_xpgrad(dev, quick),
+             {"torch": lambda: conv_torch(torch, dev, quick)}),
+            ("softmax_ce", "softmax cross-entropy 4096x1000 fw+bw", ce_xpgrad(dev),
+             {"torch": lambda: ce_torch(torch, dev)}),
+        ]
+        for key, case, mine, others in cases:
+            impls = {"xpgrad": mine}
+            impls.update({k: make() for k, make in others.items() if k != "torch" or use_torch})
+            compare(key, case, dev, impls)
     return {"rows": rows, "ratios": ratios}
 
 

@@ -13,27 +13,49 @@ def measure(fn, sync=None, warmup: int = 3, repeat: int = 15, number: int = 1, b
     ``number`` is raised for very fast functions so each run lasts at least ~2 ms; ``repeat``
     is lowered when the runs would exceed ``budget_s``.
     """
-    sync = sync or (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    one = max(time.perf_counter() - t0, 1e-7)
-    number = max(number, int(0.002 / one))
-    repeat = max(3, min(repeat, int(budget_s / (one * number))))
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
+    return measure_side_by_side([(fn, sync)], warmup, repeat, number, budget_s)[0]
+
+
+def measure_side_by_side(cases, warmup: int = 3, repeat: int = 15, number: int = 1, budget_s: float = 5.0,
+                         block_s: float = 0.002, pause_s: float = 0.0) -> list:
+    """Time several ``(fn, sync)`` pairs in interleaved rounds; one result dict (as :func:`measure`) each.
+
+    Each round runs every case once, so slow phases of a shared, noisy machine hit all of them alike and
+    the ratios between them stay meaningful. A run is a block of calls lasting at least ``block_s``, after
+    a pause of ``pause_s``: thread pools (OpenBLAS, OpenMP) spin for a while after their last task, and
+    without the pause the previous case's spinning workers would steal cores from the next one.
+    ``budget_s`` bounds the time of each case.
+    """
+    plans = []
+    for fn, sync in cases:
+        sync = sync or (lambda: None)
+        for _ in range(warmup):
             fn()
         sync()
-        runs.append((time.perf_counter() - t0) / number)
-    runs.sort()
-    q = statistics.quantiles(runs, n=4) if len(runs) >= 2 else [runs[0]] * 3
-    return {"median": statistics.median(runs), "p25": q[0], "p75": q[2], "min": runs[0], "runs": len(runs),
-            "number": number}
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        one = max(time.perf_counter() - t0, 1e-7)
+        n = max(number, int(block_s / one))
+        plans.append((fn, sync, n, int(budget_s / (one * n))))
+    rounds = max(3, min([repeat] + [p[3] for p in plans]))
+    runs = [[] for _ in plans]
+    for _ in range(rounds):
+        for (fn, sync, n, _), out in zip(plans, runs):
+            if pause_s:
+                time.sleep(pause_s)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            sync()
+            out.append((time.perf_counter() - t0) / n)
+    results = []
+    for r, (_, _, n, _) in zip(runs, plans):
+        r = sorted(r)
+        q = statistics.quantiles(r, n=4) if len(r) >= 2 else [r[0]] * 3
+        results.append({"median": statistics.median(r), "p25": q[0], "p75": q[2], "min": r[0], "runs": len(r),
+                        "number": n})
+    return results
 
 
 def machine() -> dict:
