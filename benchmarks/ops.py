@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
 import autograd as ag
 import backends
-from benchmarks.timing import machine, measure_side_by_side, report, try_torch
+from benchmarks.timing import emit, measure_side_by_side, try_torch
 
 
 def _devices():
@@ -61,7 +60,6 @@ def matmul_xpgrad(device, n):
 
 def matmul_raw(device, n):
     be = backends.get_backend(device)
-    xp = be.xp
     x, w, g = (be.asarray(np.random.default_rng(i).standard_normal((n, n), dtype=np.float32)) for i in range(3))
 
     def step():
@@ -180,11 +178,7 @@ def main(argv=None):
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
     result = run(args.quick)
-    result["machine"] = machine()
-    print(report(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ Default batches: on the CPU 64 and 1024 for the MLP and 64 for the CNN and RNN; 
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
 import autograd as ag
 import backends
 import nn
-from benchmarks.timing import machine, measure_side_by_side, report, try_torch
+from benchmarks.timing import emit, measure_side_by_side, try_torch
 from nn.models import textbook_cnn, textbook_mlp, textbook_rnn
 
 BUILDERS = {"mlp": textbook_mlp, "cnn": textbook_cnn, "rnn": textbook_rnn}
@@ -117,11 +116,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     batches = tuple(int(b) for b in args.batches.split(",")) if args.batches else None
     result = run(tuple(args.models.split(",")), batches, args.quick)
-    result["machine"] = machine()
-    print(report(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,13 @@ def report(result: dict) -> str:
     text = table(rows, ["case", "impl", "device", "median", "spread (p25-p75)", "runs"])
     text += "\n\n" + "\n".join(f"- {k}: **{v:.2f}x**" for k, v in result["ratios"].items())
     return text
+
+
+def emit(result: dict, json_path: str | None = None) -> None:
+    """Add the machine to ``result``, print the report, and write it as JSON when a path is given."""
+    import json
+    result["machine"] = machine()
+    print(report(result))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=1)

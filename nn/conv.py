@@ -7,7 +7,6 @@ unchanged and computes the same function. Every layer names itself and the shape
 """
 from __future__ import annotations
 
-import math
 
 from autograd import Tensor
 
@@ -88,11 +87,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def _check_input(self, x: Tensor) -> Tensor:
         x = _as_input(x, self.weight)

@@ -5,8 +5,6 @@ PyTorch, so a PyTorch ``state_dict`` converted to NumPy loads unchanged.
 """
 from __future__ import annotations
 
-import math
-
 import autograd as ag
 from autograd import Tensor
 
@@ -47,10 +45,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x = _as_input(x, self.weight)

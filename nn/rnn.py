@@ -116,7 +116,7 @@ class RNNBase(Module):
             x = x.unsqueeze(1)
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        T, N = x.shape[0], x.shape[1]
+        N = x.shape[1]
         lstm = self.mode == "LSTM"
         if lstm:
             h0, c0 = (None, None) if hx is None else hx
