@@ -497,3 +497,55 @@ def test_wrong_rank_and_other_bad_arguments():
         F.conv_transpose2d(ag.randn(1, 2, 3, 3), ag.randn(2, 2, 3, 3), stride=2, output_padding=2)
     with pytest.raises(ValueError, match="bias"):
         F.conv2d(ag.randn(1, 3, 5, 5), ag.randn(4, 3, 3, 3), ag.randn(3))
+
+
+def _address(a):
+    return (a.base if a.base is not None else a).__array_interface__["data"][0]
+
+
+def test_recycled_results_are_never_handed_out_while_a_view_is_alive():
+    """Results big enough to be recycled (conv, transposed conv, max pooling and its backward): a later call
+    of the same geometry must not overwrite an earlier result that is still seen, even only through a view."""
+    rng = np.random.default_rng(1)
+    x1, x2 = (rng.standard_normal((8, 16, 32, 32)).astype(np.float32) for _ in range(2))
+    w = ag.tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32))
+    ops = [lambda x: F.conv2d(x, w, padding=1), lambda x: F.conv_transpose2d(x, w, padding=1),
+           lambda x: F.max_pool2d(x, 2), lambda x: F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 2)]
+    for op in ops:
+        views = []
+        for _ in range(3):
+            view = op(ag.tensor(x1)).data[1:, ::2]        # only a view of the first result survives
+            views.append((view, view.copy()))
+        for _ in range(3):
+            op(ag.tensor(x2))
+        for view, kept in views:
+            np.testing.assert_array_equal(view, kept)
+
+
+def test_max_pool_gradients_stay_correct_when_results_are_recycled():
+    """Repeated steps reuse the released result arrays; values and gradients match a fresh computation."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 16, 32, 32)).astype(np.float32)
+    x[:, :, ::3] = 0                                                 # ties: the first maximum takes the gradient
+    g = rng.standard_normal((8, 16, 16, 16)).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, 2)
+    ty.backward(torch.tensor(g))
+    for _ in range(4):
+        xt = ag.tensor(x, requires_grad=True)
+        y = F.max_pool2d(xt, 2)
+        (y * ag.tensor(g)).sum().backward()
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        np.testing.assert_array_equal(xt.grad.numpy(), tx.grad.numpy())
+
+
+def test_released_results_are_reused():
+    """A result nobody references any more is handed out again (no fresh memory, hence no page faults)."""
+    rng = np.random.default_rng(3)
+    x = ag.tensor(rng.standard_normal((8, 16, 32, 32)).astype(np.float32))
+    w = ag.tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32))
+    first = _address(F.conv_transpose2d(x, w, padding=1).data)
+    assert _address(F.conv_transpose2d(x, w, padding=1).data) == first
+    kept = F.conv_transpose2d(x, w, padding=1)
+    assert _address(F.conv_transpose2d(x, w, padding=1).data) != _address(kept.data)

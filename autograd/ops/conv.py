@@ -11,25 +11,29 @@ conv2d's input gradient is ConvTranspose2d, conv_transpose2d's input gradient is
 gradients are Conv2dWeightGrad.
 
 Column layout ("flat shift"). The input is copied once into a zero-padded, channel-major buffer
-(C, N, Hp, Wp) with Wp = stride_w · Wq a multiple of the stride. Output pixel (oh, q) of kernel offset
-(i, j) then reads flat position  oh·s_h·Wp + q·s_w + (i·d_h·Wp + j·d_w)  of its image: for every offset the
-whole (OH, Wq) grid is one strided view of the buffer, so im2col is kh·kw strided copies into the column
-matrix (C·kh·kw, N·OH·Wq) and col2im is kh·kw vectorised adds, all with long contiguous runs. The Wq − OW extra
-columns per row are "garbage": the forward crops them, and the products that feed col2im or the weight
-gradient zero them first, so they never reach a result. Every product is then one float32 GEMM:
+(C, N, Hp, Wp) with Wp = stride_w · Wq a multiple of the stride. Output pixel (oh, ow) of kernel offset
+(i, j) then reads flat position  oh·s_h·Wp + ow·s_w + (i·d_h·Wp + j·d_w)  of its image: for every offset the
+whole (OH, OW) grid is one strided view of the buffer, so im2col is kh·kw strided copies into the column
+matrix (C·kh·kw, N·OH·OW) and col2im is kh·kw vectorised adds (with stride 1 the first is an assignment,
+so only the rest of the buffer needs zeros). The matrices hold no padding columns: every product does only
+useful work, and the forward's result is already a contiguous (O, N, OH, OW) block, on which the
+elementwise ops that follow run as one long loop. Every product is then one float32 GEMM:
 
-    forward   y  = W (O, C·kh·kw) @ cols (C·kh·kw, N·OH·Wq)
-    weight    gW = gy (O, N·OH·Wq) @ colsᵀ
+    forward   y  = W (O, C·kh·kw) @ cols (C·kh·kw, N·OH·OW)
+    weight    gW = gy (O, N·OH·OW) @ colsᵀ
     input     cols = Wᵀ @ gy, then col2im
 
 (groups make these one batched product over the groups).
 
-Memory: the column matrix holds C·kh·kw · N·OH·Wq elements, i.e. about C·kh·kw/O times the output
-(Wq/OW ≥ 1 adds a few per cent). When it would exceed ``COL_BUFFER_BYTES`` the batch is processed in chunks
-of images (one product per chunk). When the weight requires grad the forward's column matrix is kept for the
-weight gradient (only when it fits in one chunk) and released by the backward pass. Large transients
+Memory: the column matrix holds C·kh·kw · N·OH·OW elements, i.e. C·kh·kw/O times the output. When it
+would exceed ``COL_BUFFER_BYTES`` the batch is processed in chunks of images (one product per chunk). When
+the weight requires grad the forward's column matrix is kept for the weight gradient (only when it fits in
+one chunk) and released by the backward pass. Large transients
 (padded copies, column matrices, extended gradients) come from a small per-thread workspace of recycled
-arrays (at most ``WORKSPACE_BYTES``), since fresh multi-megabyte arrays cost a page fault per 4 KiB.
+arrays (at most ``WORKSPACE_BYTES``), since fresh multi-megabyte arrays cost a page fault per 4 KiB (about
+2 µs each on a virtual machine, where the allocator hands freed memory back to the system between training
+steps). Large results (here and in pooling) are recycled too, but only once nothing references them any more
+(``_Workspace.result``).
 
 Layout: results are stored channel-major, (C, N, H, W) in memory and seen as (N, C, H, W), because that is
 the order the products produce them in; elementwise ops and pooling keep that order, and the next
@@ -37,6 +41,7 @@ convolution's copy into its padded channel-major buffer then reads contiguous ro
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 from ..function import Function, is_grad_enabled
@@ -73,7 +78,8 @@ class _Grid:
         self.K = C * self.kh * self.kw
 
     def length(self, n: int) -> int:
-        """Flat buffer length for n images: the padded images plus the reach of the last garbage column."""
+        """Flat buffer length for n images: the padded images plus the reach of the last window's row
+        past its image (up to Wq·s_w − 1 positions)."""
         end = ((self.C * n - 1) * self.slab + self.dh * (self.kh - 1) * self.Wp + self.dw * (self.kw - 1)
                + (self.OH - 1) * self.sh * self.Wp + (self.Wq - 1) * self.sw + 1)
         return max(self.C * n * self.slab, end)
@@ -87,16 +93,16 @@ class _Grid:
         return self.images(buf, n)[:, :, self.pt:self.pt + self.H, self.pl:self.pl + self.W]
 
     def window(self, xp, buf, n: int, i: int, j: int):
-        """Strided view (C, n, OH, Wq) of kernel offset (i, j)."""
+        """Strided view (C, n, OH, OW) of kernel offset (i, j)."""
         it = buf.itemsize
         off = i * self.dh * self.Wp + j * self.dw
         strides = (n * self.slab, self.slab, self.sh * self.Wp, self.sw)
-        return xp.lib.stride_tricks.as_strided(buf[off:], (self.C, n, self.OH, self.Wq),
+        return xp.lib.stride_tricks.as_strided(buf[off:], (self.C, n, self.OH, self.OW),
                                                tuple(s * it for s in strides))
 
     def chunks(self, n: int, itemsize: int) -> list:
         """Batch slices whose column matrices stay under ``COL_BUFFER_BYTES``."""
-        per = max(1, self.K * self.OH * self.Wq * itemsize)
+        per = max(1, self.K * self.OH * self.OW * itemsize)
         step = max(1, COL_BUFFER_BYTES // per)
         return [slice(a, min(a + step, n)) for a in range(0, n, step)]
 
@@ -111,6 +117,8 @@ class _Workspace(threading.local):
     def __init__(self):
         self.free: dict = {}
         self.bytes = 0
+        self.results: dict = {}     # (backend, dtype, shape) -> arrays handed out as results
+        self.result_bytes = 0
 
     def take(self, fn, shape, dtype, zero: bool = False):
         backend = fn.backend
@@ -135,56 +143,112 @@ class _Workspace(threading.local):
             stack.append(a.reshape(-1))
             self.bytes += a.nbytes
 
+    def result(self, fn, shape, dtype):
+        """An uninitialised array for an op's result: an earlier result of the same shape that nothing uses any
+        more, else a new one (kept for reuse while the budget allows; at most a few per shape).
+
+        Every view of an array holds a reference to it, so an array whose only holder is this workspace can
+        no longer be seen by anyone. Reusing it spares the page faults of fresh memory, which the allocator
+        returns to the system between training steps.
+        """
+        shape = tuple(shape)
+        n = 1
+        for s in shape:
+            n *= s
+        if n * dtype.itemsize < 2**18:
+            return fn.backend.xp.empty(shape, dtype)
+        kept = self.results.setdefault((fn.backend, dtype.str, shape), [])
+        for a, refs in zip(kept, _refcounts(kept)):
+            if refs == _ONLY_LISTED:
+                return a
+        a = fn.backend.xp.empty(shape, dtype)
+        if len(kept) < 4 and self.result_bytes + a.nbytes <= WORKSPACE_BYTES:
+            kept.append(a)
+            self.result_bytes += a.nbytes
+        return a
+
     def clear(self) -> None:
         self.free.clear()
         self.bytes = 0
+        self.results.clear()
+        self.result_bytes = 0
 
 
 WORKSPACE_BYTES = 256 * 2**20
 """Most memory the conv ops keep for reuse between calls."""
 
+
+def _refcounts(items: list) -> list:
+    return [sys.getrefcount(a) for a in items]
+
+
+_ONLY_LISTED = _refcounts([object()])[0]
+"""What ``_refcounts`` reports for an object that only its list holds (measured, not assumed: the count
+includes the interpreter's own temporary references, which differ between Python versions)."""
+
 _ws = _Workspace()
 
 
 def _im2col(fn, g: _Grid, x, dtype):
-    """(n, C, H, W) → column matrix (C·kh·kw, n·OH·Wq) (a workspace array)."""
+    """(n, C, H, W) → column matrix (C·kh·kw, n·OH·OW) (a workspace array)."""
     n = x.shape[0]
     buf = _ws.take(fn, (g.length(n),), dtype)
     img = g.images(buf, n)
-    # zero only what is not overwritten: the padding frame and the tail that garbage columns reach
+    # zero only what is not overwritten: the padding frame and the tail that the last windows reach
     img[:, :, :g.pt] = 0
     img[:, :, g.pt + g.H:] = 0
     img[:, :, g.pt:g.pt + g.H, :g.pl] = 0
     img[:, :, g.pt:g.pt + g.H, g.pl + g.W:] = 0
     buf[g.C * n * g.slab:] = 0
     img[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x.transpose(1, 0, 2, 3)
-    cols = _ws.take(fn, (g.C, g.kh, g.kw, n, g.OH, g.Wq), dtype)
+    cols = _ws.take(fn, (g.C, g.kh, g.kw, n, g.OH, g.OW), dtype)
     for i in range(g.kh):           # one strided copy per kernel offset (faster than one 6-D copy)
         for j in range(g.kw):
             cols[:, i, j] = g.window(fn.xp, buf, n, i, j)
     _ws.give(fn, buf)
-    return cols.reshape(g.K, n * g.OH * g.Wq)
+    return cols.reshape(g.K, n * g.OH * g.OW)
 
 
 def _col2im(fn, g: _Grid, cols, n: int):
-    """Column matrix (C·kh·kw, n·OH·Wq) with zero garbage columns → padded images (C, n, Hp, Wp) (summing
-    overlaps) in a workspace array; returns (flat buffer, (C, n, H, W) interior view)."""
-    buf = _ws.take(fn, (g.length(n),), cols.dtype, zero=True)
-    c6 = cols.reshape(g.C, g.kh, g.kw, n, g.OH, g.Wq)
+    """Column matrix (C·kh·kw, n·OH·OW) → padded images (C, n, Hp, Wp) (summing overlaps) in a workspace
+    array; returns (flat buffer, (C, n, H, W) interior view)."""
+    # with stride 1 the first offset's window is the top-left (OH, OW) corner of every padded image: it is
+    # assigned instead of added, and only the rest of each image and the tail need zeros
+    first = g.sh == 1 and g.sw == 1
+    buf = _ws.take(fn, (g.length(n),), cols.dtype, zero=not first)
+    if first:
+        img = g.images(buf, n)
+        img[:, :, g.OH:] = 0
+        img[:, :, :g.OH, g.OW:] = 0
+        buf[g.C * n * g.slab:] = 0
+    c6 = cols.reshape(g.C, g.kh, g.kw, n, g.OH, g.OW)
     for i in range(g.kh):
         for j in range(g.kw):
             view = g.window(fn.xp, buf, n, i, j)
-            view += c6[:, i, j]
+            if first:
+                view[...] = c6[:, i, j]
+                first = False
+            else:
+                view += c6[:, i, j]
     return buf, g.interior(buf, n)
 
 
 def _extend(fn, g: _Grid, y, dtype):
-    """(n, O, OH, OW) → (O, n·OH·Wq) with zeros in the garbage columns (a workspace array)."""
+    """(n, O, OH, OW) → channel-major matrix (O, n·OH·OW): a view of ``y`` when it is stored that way (as conv
+    results and what elementwise ops make of them are), else a workspace copy; release it with ``_release``."""
     n, O = y.shape[:2]
-    e = _ws.take(fn, (O, n, g.OH, g.Wq), dtype)
-    e[..., g.OW:] = 0
-    e[..., :g.OW] = y.transpose(1, 0, 2, 3)
-    return e.reshape(O, n * g.OH * g.Wq)
+    t = y.transpose(1, 0, 2, 3)
+    if t.dtype == dtype and t.flags.c_contiguous:
+        return t.reshape(O, n * g.OH * g.OW)
+    e = _ws.take(fn, (O, n, g.OH, g.OW), dtype)
+    e[...] = t
+    return e.reshape(O, n * g.OH * g.OW)
+
+
+def _release(fn, e, y) -> None:
+    """Hand ``e = _extend(fn, g, y, ·)`` back to the workspace, unless it is ``y``'s own memory."""
+    if e is not None and not fn.xp.may_share_memory(e, y):
+        _ws.give(fn, e)
 
 
 def _matmul(xp, a, b, groups: int, ta: bool = False, tb: bool = False, out=None):
@@ -223,19 +287,19 @@ class Conv2d(Function):
         chunks = g.chunks(N, dt.itemsize)
         if len(chunks) == 1:
             cols = _im2col(self, g, x, dt)
-            y = _matmul(xp, wm, cols, self.groups)
+            y = _matmul(xp, wm, cols, self.groups, out=_ws.result(self, (O, cols.shape[1]), dt))
             if b is not None:
                 y += b.reshape(O, 1)
             if self.keep:
                 self.saved = cols        # for the weight gradient; handed back to the workspace there
             else:
                 _ws.give(self, cols)
-            return y.reshape(O, N, g.OH, g.Wq)[..., :g.OW].transpose(1, 0, 2, 3)
-        out = xp.empty((O, N) + tuple(self.out_hw), dt)
+            return y.reshape(O, N, g.OH, g.OW).transpose(1, 0, 2, 3)
+        out = _ws.result(self, (O, N) + tuple(self.out_hw), dt)
         for sl in chunks:
             n = sl.stop - sl.start
             cols = _im2col(self, g, x[sl], dt)
-            y = _matmul(xp, wm, cols, self.groups).reshape(O, n, g.OH, g.Wq)[..., :g.OW]
+            y = _matmul(xp, wm, cols, self.groups).reshape(O, n, g.OH, g.OW)
             _ws.give(self, cols)
             if b is None:
                 out[:, sl] = y
@@ -250,7 +314,7 @@ class Conv2d(Function):
         kw = dict(stride=self.stride, dilation=self.dilation, groups=self.groups, pad=self.pad)
         ext = None
         if not is_grad_enabled():
-            # plain backward: both products read the same zero-extended gradient matrix; build it once
+            # plain backward: both products read the same channel-major gradient matrix; build it once
             g = _geom(self, x.shape, self.out_hw, w.shape[2:])
             if len(g.chunks(x.shape[0], gy.data.dtype.itemsize)) == 1:
                 ext = _extend(self, g, gy.data, gy.data.dtype)
@@ -259,14 +323,14 @@ class Conv2d(Function):
         gb = None
         if b is not None and b._rg:
             gb = const(ext.sum(axis=1), gy) if ext is not None else _sum(gy, axis=(0, 2, 3))
-        _ws.give(self, ext)
+        _release(self, ext, gy.data)
         return (gx, gw) if b is None else (gx, gw, gb)
 
 
 class ConvTranspose2d(Function):
     """f = the adjoint of conv2d in x: f[n,c,h,w] = Σ x[n,o,oh,ow] w[o,c,i,j] over h = oh·s+i·d−p (+ b[c]);
     df/dx = conv2d(g, w), df/dw = Conv2dWeightGrad(g, x), df/db = Σ g."""
-    ext = None      # x already as the zero-extended matrix (O, N·OH·Wq) (lent by Conv2d.backward)
+    ext = None      # x already as the channel-major matrix (O, N·OH·OW) (lent by Conv2d.backward)
 
     def forward(self, x, w, b=None):
         xp = self.xp
@@ -276,7 +340,7 @@ class ConvTranspose2d(Function):
         g = _geom(self, (N, C, H, W), x.shape[2:], w.shape[2:])
         dt = xp.result_type(x, w)
         wm = w.reshape(Cin, -1)
-        out = xp.empty((C, N, H, W), dt)
+        out = _ws.result(self, (C, N, H, W), dt)
         ext, self.ext = self.ext, None
         for sl in [slice(0, N)] if ext is not None else g.chunks(N, dt.itemsize):
             n = sl.stop - sl.start
@@ -284,7 +348,7 @@ class ConvTranspose2d(Function):
             cols = _ws.take(self, (g.K, e.shape[1]), dt)
             _matmul(xp, wm, e, self.groups, ta=True, out=cols)
             if ext is None:
-                _ws.give(self, e)
+                _release(self, e, x)
             buf, y = _col2im(self, g, cols, n)
             _ws.give(self, cols)
             if b is None:
@@ -309,7 +373,7 @@ class Conv2dWeightGrad(Function):
     """f = Σ_{n,oh,ow} gy[n,o,oh,ow] x[n,c,oh·s+i·d−p, ow·s+j·d−p] (conv2d's weight gradient, bilinear);
     df/dx = conv_transpose2d(gy, g), df/dgy = conv2d(x, g)."""
     cols = None     # the forward's column matrix of x (lent by Conv2d.backward; returned to the workspace)
-    ext = None      # gy as the zero-extended matrix (lent by Conv2d.backward)
+    ext = None      # gy as the channel-major matrix (O, N·OH·OW) (lent by Conv2d.backward)
 
     def forward(self, x, gy):
         xp = self.xp
@@ -326,7 +390,7 @@ class Conv2dWeightGrad(Function):
             e = ext if ext is not None else _extend(self, g, gy[sl], dt)
             part = _matmul(xp, e, c, self.groups, tb=True)
             if ext is None:
-                _ws.give(self, e)
+                _release(self, e, gy)
             _ws.give(self, c)
             gw = part if gw is None else gw + part
         if gw is None:

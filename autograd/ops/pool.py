@@ -6,7 +6,8 @@ maximum (so ties route the gradient to exactly one element); its backward scatte
 the scatter's backward gathers from there, so max pooling differentiates to any order. Average pooling's
 backward spreads the scaled gradient over each window; that op's backward is average pooling again.
 When the windows tile the input exactly (stride = kernel, no padding: the usual 2x2 pooling) the backward
-writes every input element once, without a zero fill or accumulation.
+writes every input element once, without a zero fill or accumulation. Large results of max pooling and its
+backward are recycled through the convolutions' workspace once nothing references them (no page faults).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..function import Function
 from ..spec import OpSpec, composite
 from ..tensor import Tensor
 from ._util import const
+from .conv import _ws
 from .linalg import matmul
 from .reduction import mean as _mean
 from .shape import reshape
@@ -49,12 +51,17 @@ class _Geom:
             return b
         return a
 
-    def alloc(self, xp, shape, dtype, zero: bool = False):
-        """An uninitialised (or zero) array of (N, C, h, w) ``shape`` in the followed memory order."""
-        make = xp.zeros if zero else xp.empty
-        if self.cmajor:
-            return make((shape[1], shape[0]) + tuple(shape[2:]), dtype).transpose(1, 0, 2, 3)
-        return make(shape, dtype)
+    def alloc(self, xp, shape, dtype, zero: bool = False, fn=None):
+        """An uninitialised (or zero) array of (N, C, h, w) ``shape`` in the followed memory order (an op's
+        result, recycled through the conv workspace, when ``fn`` is that op)."""
+        order = (shape[1], shape[0]) + tuple(shape[2:]) if self.cmajor else tuple(shape)
+        if fn is not None:
+            a = _ws.result(fn, order, xp.dtype(dtype))
+            if zero:
+                a.fill(0)
+        else:
+            a = (xp.zeros if zero else xp.empty)(order, dtype)
+        return a.transpose(1, 0, 2, 3) if self.cmajor else a
 
     def offsets(self):
         return [(k, divmod(k, self.kw)) for k in range(self.kh * self.kw)]
@@ -78,12 +85,13 @@ class _Geom:
         r, c = i * self.dh, j * self.dw
         return a[:, :, r:r + self.sh * (self.OH - 1) + 1:self.sh, c:c + self.sw * (self.OW - 1) + 1:self.sw]
 
-    def spread(self, xp, g, arg=None):
-        """Adjoint of taking windows: each output's value sent to its window (or only to offset ``arg``)."""
+    def spread(self, xp, g, arg=None, fn=None):
+        """Adjoint of taking windows: each output's value sent to its window (or only to offset ``arg``);
+        ``fn``: the op whose result this is."""
         N, C = g.shape[:2]
         g = self.conform(xp, g)
         if self.tiles:          # every input element lies in exactly one window: write each offset's view once
-            out = self.alloc(xp, (N, C, self.H, self.W), g.dtype)
+            out = self.alloc(xp, (N, C, self.H, self.W), g.dtype, fn=fn)
             for k, (i, j) in self.offsets():
                 if arg is None:
                     self.win(out, i, j)[...] = g
@@ -123,14 +131,19 @@ class MaxPool2d(Function):
         g = self.geom = _geom(self, x.shape).follow(x)
         buf = g.frame(xp, x, -xp.inf)
         views = [g.win(buf, i, j) for _, (i, j) in g.offsets()]
-        y = views[0].copy(order="K")
-        for v in views[1:]:
-            xp.maximum(y, v, out=y)          # NaN propagates, as in PyTorch
+        shape = x.shape[:2] + (g.OH, g.OW)
+        y = g.alloc(xp, shape, x.dtype, fn=self)
+        if len(views) == 1:
+            y[...] = views[0]
+        else:
+            xp.maximum(views[0], views[1], out=y)      # NaN propagates, as in PyTorch
+        for v in views[2:]:
+            xp.maximum(y, v, out=y)
         # argmax = the number of leading offsets whose value is not the maximum (so ties take the first)
-        arg = xp.zeros_like(y, dtype="int8" if len(views) <= 127 else "int32")
+        arg = g.alloc(xp, shape, "int8" if len(views) <= 127 else "int32", zero=len(views) == 1, fn=self)
         if len(views) > 1:
             behind = views[0] != y
-            arg += behind
+            arg[...] = behind
             for v in views[1:-1]:
                 behind &= v != y
                 arg += behind
@@ -149,7 +162,7 @@ class MaxPool2dScatter(Function):
     needs_inputs = False
 
     def forward(self, gy):
-        return self.geom.spread(self.xp, gy, self.arg)
+        return self.geom.spread(self.xp, gy, self.arg, fn=self)
 
     def backward(self, ggx):
         return MaxPool2dGather.apply(ggx, arg=self.arg, geom=self.geom)
