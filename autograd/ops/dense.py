@@ -49,9 +49,9 @@ class Linear(Function):
         gx = matmul(gy, w) if x._rg else None
         gw = gb = None
         if w._rg or (len(self.inputs) == 3 and self.inputs[2]._rg):
-            g2 = reshape(gy, (-1, n_out))
+            g2 = gy if gy.ndim == 2 else reshape(gy, (-1, n_out))      # batch axes flattened into rows
             if w._rg:
-                gw = matmul(transpose(g2), reshape(x, (-1, n_in)))
+                gw = matmul(transpose(g2), x if x.ndim == 2 else reshape(x, (-1, n_in)))
             if len(self.inputs) == 3 and self.inputs[2]._rg:
                 gb = _sum(g2, axis=0)
         return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
