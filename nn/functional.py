@@ -355,7 +355,6 @@ def l1_penalty(params) -> Tensor:
     return total
 
 
-
 # --- convolution and pooling ----------------------------------------------------------------
 
 
