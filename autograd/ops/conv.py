@@ -445,6 +445,16 @@ def _unbatched(x, op):
     return x.ndim == 3
 
 
+
+def _prologue(op, input, weight, bias, stride, dilation, groups, transposed):
+    """Shared argument handling: (unbatched?, batched input, stride pair, dilation pair), after the checks."""
+    single = _unbatched(input, op)
+    x = reshape(input, (1,) + input.shape) if single else input
+    stride, dilation = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
+    _check_common(op, x, weight, bias, stride, dilation, groups, transposed)
+    return single, x, stride, dilation
+
+
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """2-D cross-correlation (PyTorch's ``conv2d``), one fused node.
@@ -462,11 +472,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         (N, O, OH, OW) with OH = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1.
     """
     op = "conv2d"
-    single = _unbatched(input, op)
-    x = reshape(input, (1,) + input.shape) if single else input
+    single, x, stride, dilation = _prologue(op, input, weight, bias, stride, dilation, groups, 0)
     w = weight
-    stride, dilation = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
-    _check_common(op, x, w, bias, stride, dilation, groups, 0)
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     if Cg * groups != C:
@@ -518,11 +525,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         (N, C_out, H_out, W_out), H_out = (H − 1)s − 2p + d(kh − 1) + output_padding + 1.
     """
     op = "conv_transpose2d"
-    single = _unbatched(input, op)
-    x = reshape(input, (1,) + input.shape) if single else input
+    single, x, stride, dilation = _prologue(op, input, weight, None, stride, dilation, groups, 1)
     w = weight
-    stride, dilation = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
-    _check_common(op, x, w, None, stride, dilation, groups, 1)
     N, Cin, H, W = x.shape
     if w.shape[0] != Cin:
         raise ValueError(f"{op}: input has {Cin} channels but the weight expects {w.shape[0]} "

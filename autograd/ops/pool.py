@@ -436,13 +436,18 @@ def _rename(op, e):
     return ValueError(f"{op}: {str(e).split(': ', 1)[-1]}")
 
 
+def _stride_1d(stride, op):
+    """A 1-D stride as the (1, s) of the height-1 2-D pool; None (or empty) keeps the window's default."""
+    return None if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
+        (1, _one(stride, "stride", op))
+
+
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """1-D max pooling of (N, C, L) or (C, L): ``max_pool2d`` on height 1."""
     op = "max_pool1d"
     x = _as_2d(op, input)
-    stride = None if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
-        (1, _one(stride, "stride", op))
+    stride = _stride_1d(stride, op)
     try:
         r = max_pool2d(x, (1, _one(kernel_size, "kernel_size", op)), stride, (0, _one(padding, "padding", op)),
                        (1, _one(dilation, "dilation", op)), ceil_mode, return_indices)
@@ -459,8 +464,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     """1-D average pooling of (N, C, L) or (C, L): ``avg_pool2d`` on height 1."""
     op = "avg_pool1d"
     x = _as_2d(op, input)
-    stride = None if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
-        (1, _one(stride, "stride", op))
+    stride = _stride_1d(stride, op)
     try:
         y = avg_pool2d(x, (1, _one(kernel_size, "kernel_size", op)), stride, (0, _one(padding, "padding", op)),
                        ceil_mode, count_include_pad)
