@@ -445,7 +445,6 @@ def _unbatched(x, op):
     return x.ndim == 3
 
 
-
 def _prologue(op, input, weight, bias, stride, dilation, groups, transposed):
     """Shared argument handling: (unbatched?, batched input, stride pair, dilation pair), after the checks."""
     single = _unbatched(input, op)
