@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup demo data test test-thorough bench clean
+.PHONY: setup demo data test test-thorough bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-thorough: $(STAMP)
 
 bench: $(STAMP)
 	$(VPY) -m benchmarks
+
+# On a GPU machine with CuPy, PyTorch (CUDA), pytest and hypothesis preinstalled, offline: tests on CuPy, benchmarks
+# against PyTorch CUDA, one CNN epoch; writes gpu-report.md and gpu-results.json to $(OUT). Uses $(PY), not the venv.
+OUT ?= gpu-check-out
+gpu-check:
+	$(PY) -m benchmarks.gpu_check --out $(OUT) $(if $(DATA),--data $(DATA))
 
 clean:
 	rm -rf $(VENV) .hypothesis .pytest_cache build *.egg-info

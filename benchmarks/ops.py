@@ -137,12 +137,13 @@ def ce_torch(torch, device):
     return step, _sync(torch, device)
 
 
-def run(quick: bool = False) -> dict:
-    """Run the suite; returns ``{"rows": [...], "ratios": {...}}``."""
+def run(quick: bool = False, devices=None, budget: float | None = None) -> dict:
+    """Run the suite on ``devices`` (default: cpu, and cuda when present), ``budget`` seconds per case at most;
+    returns ``{"rows": [...], "ratios": {...}}``."""
     torch = try_torch()
     n = 512 if quick else 2048
     rows, ratios = [], {}
-    budget = 1.0 if quick else 5.0
+    budget = budget or (1.0 if quick else 5.0)
 
     def compare(key, case, device, impls):
         """Time ``impls`` ({name: (fn, sync)}, xpgrad first) side by side; ratios of xpgrad to each other."""
@@ -153,7 +154,7 @@ def run(quick: bool = False) -> dict:
         for name, r in zip(names[1:], res[1:]):
             ratios[f"{key}_{device}_xpgrad_over_{name.split()[0]}"] = res[0]["median"] / r["median"]
 
-    for dev in _devices():
+    for dev in devices or _devices():
         use_torch = torch is not None and (dev == "cpu" or torch.cuda.is_available())
         cases = [
             ("tiny_graph", "tiny graph fw+bw (16 el.)", tiny_graph_xpgrad(dev),

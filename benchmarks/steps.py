@@ -85,12 +85,14 @@ def torch_step(torch, model: str, batch: int, device: str = "cpu"):
 DEFAULT_BATCHES = {"cpu": {"mlp": (64, 1024), "cnn": (64,), "rnn": (64,)}, "cuda": {m: (64, 512) for m in BUILDERS}}
 
 
-def run(models=("mlp", "cnn", "rnn"), batches=None, quick: bool = False, devices=None) -> dict:
-    """Time one Adam step of each model and batch size on each device (``batches=None``: the defaults above)."""
+def run(models=("mlp", "cnn", "rnn"), batches=None, quick: bool = False, devices=None,
+        budget: float | None = None) -> dict:
+    """Time one Adam step of each model and batch size on each device (``batches=None``: the defaults above),
+    ``budget`` seconds per case at most."""
     torch = try_torch()
     devices = devices or (["cpu", "cuda"] if backends.cuda_available() else ["cpu"])
     rows, ratios = [], {}
-    budget = 2.0 if quick else 8.0
+    budget = budget or (2.0 if quick else 8.0)
     for dev in devices:
         for model in models:
             for batch in batches or DEFAULT_BATCHES[dev][model]:
