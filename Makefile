@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Fashion-MNIST from Debian's package when this machine can install it; otherwise the loader downloads it.
+# Fashion-MNIST from Debian's package when this machine can install it (otherwise the loader downloads it), and
+# Graphviz for ag.draw_graph.
 data:
 	@if [ ! -d $(FMNIST) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
 		echo "note: dataset-fashion-mnist not installed; the loader will download Fashion-MNIST"; fi
+	@if ! command -v dot >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q graphviz >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q graphviz >/dev/null 2>&1; } || \
+		echo "note: graphviz not installed; ag.draw_graph can write .dot text only"; fi
 
 # The main job: the textbook CNN, one epoch of Fashion-MNIST on the NumPy backend.
 demo: $(STAMP) data
