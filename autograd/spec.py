@@ -3,7 +3,7 @@
 A spec says how to draw valid inputs for an op and what it must equal; the
 generated tests in ``tests/test_ops.py`` turn every spec into forward,
 gradcheck, gradgradcheck, dtype and no-mutation tests on every backend.
-Callables here receive a *drawer* ``d`` (see ``tests/strategies.py``) with
+Callables here receive a *drawer* ``d`` (see :class:`autograd.testing.Drawer`) with
 ``d.shape()``, ``d.shapes_broadcast(n)``, ``d.axis()``, ``d.int()``,
 ``d.bool()``, ``d.choice()``, ``d.floats()`` and ``d.array()``, so that ops
 never import the test framework.

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autograd as ag
-from tests.strategies import Drawer
+from autograd.testing import Drawer
 
 UNARY = {
     "tanh": lambda a: a.tanh(),
