@@ -1,7 +1,11 @@
 """The classic networks of the textbook notes, built only from nn layers.
 
-Every constructor takes ``in_channels`` and ``num_classes``. With ImageNet settings (3x224x224, 1000
-classes) ``alexnet``, ``vgg11`` and ``resnet18`` have exactly torchvision's parameter counts.
+Every constructor takes ``in_channels`` and ``num_classes``. ``alexnet``, ``vgg11`` and ``resnet18`` use
+torchvision's module names and layouts (``features.N``, ``avgpool``, ``classifier.N``; ``conv1``, ``bn1``,
+``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc``), so with ImageNet settings (3x224x224, 1000 classes)
+they have exactly torchvision's parameters and a torchvision ``state_dict`` loads by name
+(``nn.convert.torch_to_npz`` converts a ``.pth`` file). GoogLeNet is the notes' version (no batch norm, no
+auxiliary classifiers), not torchvision's.
 Expected inputs: LeNet-5 1x28x28; AlexNet, VGG, NiN 224x224; GoogLeNet 96x96 (or 224x224);
 ResNet-18 any size >= 32 (28x28 works too). The ``textbook_*`` models are the MNIST recipes of the
 notes (MLP 784-128-10, CNN conv32-pool-conv64-pool-128-10, 2-layer tanh RNN over 28 rows).
@@ -13,8 +17,9 @@ from .layers import BatchNorm2d, Dropout, Linear, ReLU, Sigmoid
 from .module import Flatten, Module, Sequential
 from .rnn import GRU, LSTM, RNN
 
-__all__ = ["lenet5", "alexnet", "vgg", "vgg11", "nin", "googlenet", "resnet18", "textbook_mlp", "textbook_cnn",
-           "textbook_rnn", "RecurrentClassifier", "VGG_CONFIGS", "Inception", "Residual"]
+__all__ = ["lenet5", "alexnet", "vgg", "vgg11", "vgg_block", "nin", "googlenet", "resnet18", "textbook_mlp",
+           "textbook_cnn", "textbook_rnn", "AlexNet", "VGG", "ResNet", "RecurrentClassifier", "VGG_CONFIGS",
+           "Inception", "Residual"]
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10, activation: str = "sigmoid") -> Sequential:
@@ -26,51 +31,83 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, activation: str = "sigmo
         Linear(16 * 5 * 5, 120), act(), Linear(120, 84), act(), Linear(84, num_classes))
 
 
-def alexnet(in_channels: int = 3, num_classes: int = 1000, dropout: float = 0.5) -> Sequential:
-    """AlexNet in torchvision's layout (5 convolutions, adaptive 6x6 pooling, 3 dense layers)."""
-    return Sequential(
-        Conv2d(in_channels, 64, 11, stride=4, padding=2), ReLU(), MaxPool2d(3, 2),
-        Conv2d(64, 192, 5, padding=2), ReLU(), MaxPool2d(3, 2),
-        Conv2d(192, 384, 3, padding=1), ReLU(),
-        Conv2d(384, 256, 3, padding=1), ReLU(),
-        Conv2d(256, 256, 3, padding=1), ReLU(), MaxPool2d(3, 2),
-        AdaptiveAvgPool2d((6, 6)), Flatten(),
-        Dropout(dropout), Linear(256 * 6 * 6, 4096), ReLU(),
-        Dropout(dropout), Linear(4096, 4096), ReLU(),
-        Linear(4096, num_classes))
+class AlexNet(Module):
+    """AlexNet with torchvision's names: ``features.N`` (5 convolutions), ``avgpool`` (adaptive 6x6),
+    ``classifier.N`` (3 dense layers), so a torchvision ``state_dict`` loads by name."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 1000, dropout: float = 0.5):
+        super().__init__()
+        self.features = Sequential(
+            Conv2d(in_channels, 64, 11, stride=4, padding=2), ReLU(), MaxPool2d(3, 2),
+            Conv2d(64, 192, 5, padding=2), ReLU(), MaxPool2d(3, 2),
+            Conv2d(192, 384, 3, padding=1), ReLU(),
+            Conv2d(384, 256, 3, padding=1), ReLU(),
+            Conv2d(256, 256, 3, padding=1), ReLU(), MaxPool2d(3, 2))
+        self.avgpool = AdaptiveAvgPool2d((6, 6))
+        self.classifier = Sequential(
+            Dropout(dropout), Linear(256 * 6 * 6, 4096), ReLU(),
+            Dropout(dropout), Linear(4096, 4096), ReLU(),
+            Linear(4096, num_classes))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(x.reshape(x.shape[0], -1))
+
+
+def alexnet(in_channels: int = 3, num_classes: int = 1000, dropout: float = 0.5) -> AlexNet:
+    """AlexNet (torchvision's layout and names)."""
+    return AlexNet(in_channels, num_classes, dropout)
 
 
 VGG_CONFIGS = {"vgg11": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))}
 
 
-def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> Sequential:
-    """``num_convs`` 3x3 convolutions (padding 1) with ReLU, then 2x2 max pooling."""
+def _vgg_layers(num_convs: int, in_channels: int, out_channels: int) -> list:
     layers = []
     for _ in range(num_convs):
         layers += [Conv2d(in_channels, out_channels, 3, padding=1), ReLU()]
         in_channels = out_channels
-    layers.append(MaxPool2d(2, 2))
-    return Sequential(*layers)
+    return layers + [MaxPool2d(2, 2)]
+
+
+def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> Sequential:
+    """``num_convs`` 3x3 convolutions (padding 1) with ReLU, then 2x2 max pooling."""
+    return Sequential(*_vgg_layers(num_convs, in_channels, out_channels))
+
+
+class VGG(Module):
+    """VGG with torchvision's names: the blocks' layers in one ``features`` sequence, ``avgpool`` (adaptive
+    7x7) and ``classifier.N``; ``conv_arch`` is a sequence of (number of convolutions, channels) blocks."""
+
+    def __init__(self, conv_arch=VGG_CONFIGS["vgg11"], in_channels: int = 3, num_classes: int = 1000,
+                 dropout: float = 0.5, hidden: int = 4096):
+        super().__init__()
+        layers = []
+        for num_convs, out_channels in conv_arch:
+            layers += _vgg_layers(num_convs, in_channels, out_channels)
+            in_channels = out_channels
+        self.features = Sequential(*layers)
+        self.avgpool = AdaptiveAvgPool2d((7, 7))
+        self.classifier = Sequential(
+            Linear(in_channels * 7 * 7, hidden), ReLU(), Dropout(dropout),
+            Linear(hidden, hidden), ReLU(), Dropout(dropout),
+            Linear(hidden, num_classes))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(x.reshape(x.shape[0], -1))
 
 
 def vgg(conv_arch=VGG_CONFIGS["vgg11"], in_channels: int = 3, num_classes: int = 1000, dropout: float = 0.5,
-        hidden: int = 4096) -> Sequential:
-    """VGG from blocks: ``conv_arch`` is a sequence of (number of convolutions, channels)."""
-    blocks = []
-    for num_convs, out_channels in conv_arch:
-        blocks.append(vgg_block(num_convs, in_channels, out_channels))
-        in_channels = out_channels
-    return Sequential(
-        *blocks, AdaptiveAvgPool2d((7, 7)), Flatten(),
-        Linear(in_channels * 7 * 7, hidden), ReLU(), Dropout(dropout),
-        Linear(hidden, hidden), ReLU(), Dropout(dropout),
-        Linear(hidden, num_classes))
+        hidden: int = 4096) -> VGG:
+    """VGG from blocks (torchvision's layout and names)."""
+    return VGG(conv_arch, in_channels, num_classes, dropout, hidden)
 
 
-def vgg11(in_channels: int = 3, num_classes: int = 1000, width_divisor: int = 1) -> Sequential:
+def vgg11(in_channels: int = 3, num_classes: int = 1000, width_divisor: int = 1) -> VGG:
     """VGG-11 (configuration A); ``width_divisor`` shrinks every layer, as the notes do to train on a CPU."""
     arch = tuple((n, c // width_divisor) for n, c in VGG_CONFIGS["vgg11"])
-    return vgg(arch, in_channels, num_classes, hidden=4096 // width_divisor)
+    return VGG(arch, in_channels, num_classes, hidden=4096 // width_divisor)
 
 
 def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int) -> Sequential:
@@ -143,17 +180,34 @@ class Residual(Module):
         return self.relu(y + skip)
 
 
-def resnet18(in_channels: int = 3, num_classes: int = 1000) -> Sequential:
-    """ResNet-18 in torchvision's layout: stem, four stages of two residual blocks, global pooling, dense."""
-    stages = []
-    channels = 64
-    for i, out in enumerate((64, 128, 256, 512)):
-        stride = 1 if i == 0 else 2
-        stages.append(Sequential(Residual(channels, out, stride), Residual(out, out)))
-        channels = out
-    return Sequential(
-        Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False), BatchNorm2d(64), ReLU(),
-        MaxPool2d(3, 2, 1), *stages, AdaptiveAvgPool2d(1), Flatten(), Linear(512, num_classes))
+class ResNet(Module):
+    """ResNet with torchvision's names: ``conv1``, ``bn1``, ``layer1`` … ``layer4`` (each a sequence of
+    :class:`Residual` blocks with ``conv1``/``bn1``/``conv2``/``bn2``/``downsample``), ``avgpool``, ``fc``."""
+
+    def __init__(self, blocks=(2, 2, 2, 2), in_channels: int = 3, num_classes: int = 1000):
+        super().__init__()
+        self.conv1 = Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = BatchNorm2d(64)
+        self.relu = ReLU()
+        self.maxpool = MaxPool2d(3, 2, 1)
+        channels = 64
+        for i, (n, out) in enumerate(zip(blocks, (64, 128, 256, 512))):
+            stage = [Residual(channels, out, 1 if i == 0 else 2)] + [Residual(out, out) for _ in range(n - 1)]
+            setattr(self, f"layer{i + 1}", Sequential(*stage))
+            channels = out
+        self.avgpool = AdaptiveAvgPool2d(1)
+        self.fc = Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = self.avgpool(x)
+        return self.fc(x.reshape(x.shape[0], -1))
+
+
+def resnet18(in_channels: int = 3, num_classes: int = 1000) -> ResNet:
+    """ResNet-18 (torchvision's layout and names): stem, four stages of two residual blocks, pooling, dense."""
+    return ResNet((2, 2, 2, 2), in_channels, num_classes)
 
 
 def textbook_mlp(in_features: int = 784, hidden: int = 128, num_classes: int = 10) -> Sequential:
