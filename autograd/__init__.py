@@ -13,6 +13,7 @@ from .factories import (tensor, zeros, ones, full, arange, rand, randn, zeros_li
                         rand_like, randn_like, from_dlpack, manual_seed)
 from .gradcheck import gradcheck, gradgradcheck
 from .graphviz import draw_graph, to_dot
+from .audit import AuditReport, Auditor, GradientAuditError, audit
 from .spec import OpSpec, all_specs, composite
 from .ops import *  # noqa: F401,F403
 from . import ops
@@ -28,5 +29,5 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "
            "tensor", "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
            "full_like", "rand_like", "randn_like", "from_dlpack", "manual_seed", "device",
            "set_default_device", "cuda_available", "get_default_dtype", "set_default_dtype", "OpSpec",
-           "all_specs", "composite", "registry", "to_dot", "draw_graph", "float16", "float32", "float64", "int32",
-           "int64", "bool_"] + ops.__all__
+           "all_specs", "composite", "registry", "to_dot", "draw_graph", "audit", "Auditor", "AuditReport",
+           "GradientAuditError", "float16", "float32", "float64", "int32", "int64", "bool_"] + ops.__all__

@@ -88,6 +88,7 @@ HOST_USES = {
     ("autograd/tensor.py", "Tensor.tolist"): "explicit host conversion",
     ("autograd/tensor.py", "Tensor.__array__"): "NumPy protocol: explicit host conversion",
     ("autograd/factories.py", "_dt"): "dtype normalisation",
+    ("autograd/audit.py", "_directions"): "audit directions drawn on the host, then moved to each parameter",
     ("autograd/gradcheck.py", "<module>"): "finite differences run on host float64 copies",
     ("autograd/gradcheck.py", "_host"): "the one device-to-host copy of gradcheck",
     ("autograd/gradcheck.py", "gradcheck"): "host arithmetic on copies",
@@ -101,6 +102,7 @@ HOST_USES = {
     ("nn/serialization.py", "_Encoder.encode"): "saving copies device arrays to the host",
     ("nn/serialization.py", "_write"): "npz writing",
     ("nn/serialization.py", "load"): "npz reading",
+    ("nn/convert.py", "torch_to_npz"): "PyTorch tensors read from a .pth file become host arrays for the npz",
     ("nn/utils.py", "clip_grad_norm_"): "gradients on several devices gathered to one",
 }
 
