@@ -133,21 +133,21 @@ def _describe(magic: int) -> str:
     return "IDX"
 
 
-def read_idx_images(path, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+def read_idx_images(path, image_shape: tuple[int, int] | None = None, *, max_bytes: int | None = None) -> np.ndarray:
     """Read an image file (magic ``0x00000803``): uint8 array (N, rows, cols).
 
-    ``image_shape`` (e.g. ``(28, 28)``) is checked when given.
+    ``image_shape`` (e.g. ``(28, 28)``) is checked when given; ``max_bytes`` as for :func:`read_idx`.
     """
-    images = read_idx(path, IMAGES_MAGIC)
+    images = read_idx(path, IMAGES_MAGIC, max_bytes=max_bytes)
     if image_shape is not None and images.shape[1:] != tuple(image_shape):
         raise IDXFormatError(f"{os.fspath(path)}: images are {images.shape[1]}x{images.shape[2]}, expected "
                              f"{image_shape[0]}x{image_shape[1]}")
     return images
 
 
-def read_idx_labels(path) -> np.ndarray:
-    """Read a label file (magic ``0x00000801``): int64 array (N,)."""
-    return read_idx(path, LABELS_MAGIC).astype(np.int64)
+def read_idx_labels(path, *, max_bytes: int | None = None) -> np.ndarray:
+    """Read a label file (magic ``0x00000801``): int64 array (N,); ``max_bytes`` as for :func:`read_idx`."""
+    return read_idx(path, LABELS_MAGIC, max_bytes=max_bytes).astype(np.int64)
 
 
 def write_idx(path, array, compress: bool | None = None) -> None:
