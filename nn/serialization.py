@@ -274,6 +274,20 @@ def _limit(name: str, value) -> int:
 
 
 # --- loading ------------------------------------------------------------------------------------------
+class _Bounded:
+    """A read-only view of the start of a stream that refuses to read past ``limit`` bytes."""
+
+    def __init__(self, fh, limit: int) -> None:
+        self.fh, self.limit, self.pos = fh, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or self.pos + n > self.limit:
+            raise ValueError(f"the .npy header is longer than {self.limit} bytes")
+        data = self.fh.read(n)
+        self.pos += len(data)
+        return data
+
+
 class _Archive:
     """The members of an open checkpoint zip, read on demand within one byte budget."""
 
@@ -295,18 +309,19 @@ class _Archive:
 
     def _header(self, key: str, fh):
         """``(shape, fortran_order, dtype, header_bytes)`` of the .npy stream ``fh``; refuses object arrays."""
-        version = _np.lib.format.read_magic(fh)
+        head = _Bounded(fh, _NPY_HEADER_MAX + 16)    # a version-2 header may declare 4 GiB of header text
+        version = _np.lib.format.read_magic(head)
         if version == (1, 0):
-            shape, fortran, dtype = _np.lib.format.read_array_header_1_0(fh, max_header_size=_NPY_HEADER_MAX)
+            shape, fortran, dtype = _np.lib.format.read_array_header_1_0(head, max_header_size=_NPY_HEADER_MAX)
         elif version == (2, 0):
-            shape, fortran, dtype = _np.lib.format.read_array_header_2_0(fh, max_header_size=_NPY_HEADER_MAX)
+            shape, fortran, dtype = _np.lib.format.read_array_header_2_0(head, max_header_size=_NPY_HEADER_MAX)
         else:
             raise ValueError(f".npy format version {version} is not supported")
         if dtype.hasobject:
             raise CheckpointError(f"nn.load: refusing to load {self.name}: entry {key!r} is a pickled Python "
                                   "object array, which could execute code when loaded; xpgrad checkpoints hold "
                                   "only plain arrays")
-        return tuple(shape), bool(fortran), dtype, fh.tell()
+        return tuple(int(d) for d in shape), bool(fortran), dtype, head.pos
 
     def check_headers(self) -> None:
         """Refuse the file when any .npy member is a pickled object array (reads only the headers)."""

@@ -189,6 +189,16 @@ def _npy_header_bigger_than_data(model, opt):
     return {"shape.npz": data.replace(b"'shape': (10,)", b"'shape': (20,)")}
 
 
+def _header_length_bomb(model, opt):
+    """A version-2 .npy member whose header claims 2 GiB of header text (3 MB of zeros, ~3 KB deflated)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("__structure__.npy", "w") as fh:
+            np.lib.format.write_array(fh, _meta({"__ndarray__": "a0"}))
+        zf.writestr("a0.npy", b"\x93NUMPY\x02\x00" + (2 ** 31).to_bytes(4, "little") + bytes(3_000_000))
+    return {"hdr.npz": buf.getvalue()}
+
+
 def _bad_crc(model, opt):
     data = bytearray(_npz({"__structure__": _meta({"__ndarray__": "a0"}), "a0": np.arange(64.0)},
                           zipfile.ZIP_STORED))
@@ -277,6 +287,8 @@ CASES = {
                                                   r"entry 200"),
     "ckpt npy header larger than its data": Case(_npy_header_bigger_than_data, "load", CheckpointError,
                                                  r"entry 'a0' could not be read.*truncated or corrupt"),
+    "ckpt .npy header length bomb": Case(_header_length_bomb, "load", CheckpointError,
+                                         r"entry 'a0' could not be read.*\.npy header is longer than 10016 bytes"),
     "ckpt bad CRC": Case(_bad_crc, "load", CheckpointError, r"entry 'a0' could not be read \(BadZipFile: Bad CRC"),
     # --- fit(..., checkpoint_dir=...) resuming from a checkpoint that does not fit ---
     "resume without optimizer": Case(_resume_files(lambda c: c.pop("optimizer")), "resume", CheckpointError,
