@@ -462,3 +462,71 @@ def test_debian_fashion_mnist(monkeypatch, split, n):
     assert ds.labels.min() == 0 and ds.labels.max() == 9
     assert (np.bincount(ds.labels, minlength=10) == n // 10).all()      # balanced classes
     assert abs(ds.images.mean() / 255 - 0.286) < 0.002
+
+
+# --- size limits and stale partial downloads ----------------------------------------------------------------
+def test_declared_size_over_the_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    import nn.data.idx as idx
+    # a 60-byte gzip whose consistent header declares 10^6 x 1000 x 1000 uint8 images (1 TB)
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (10 ** 6, 1000, 1000))
+    (tmp_path / "bomb.gz").write_bytes(gzip.compress(header + bytes(1000)))
+    with pytest.raises(IDXFormatError, match=r"bomb\.gz: header says shape \(1000000, 1000, 1000\) of uint8 "
+                                             r"\(1,000,000,000,000 bytes\).*max_bytes=2,147,483,648"):
+        read_idx(tmp_path / "bomb.gz")
+    # a real file over a lowered limit: the module default (read at call time) and the keyword
+    write_idx(tmp_path / "ok.gz", np.zeros((4, 28, 28), np.uint8))
+    monkeypatch.setattr(idx, "MAX_BYTES", 3000)
+    with pytest.raises(IDXFormatError, match=r"ok\.gz.*3,136 bytes.*max_bytes=3,000"):
+        read_idx_images(tmp_path / "ok.gz")
+    assert read_idx(tmp_path / "ok.gz", max_bytes=3136).shape == (4, 28, 28)
+    monkeypatch.setattr(idx, "MAX_BYTES", 3136)
+    assert read_idx_images(tmp_path / "ok.gz").shape == (4, 28, 28)
+    with pytest.raises(IDXFormatError, match="max_bytes=100"):
+        read_idx(tmp_path / "ok.gz", max_bytes=100)
+    with pytest.raises(ValueError, match="max_bytes"):
+        read_idx(tmp_path / "ok.gz", max_bytes=-1)
+
+
+def test_gzip_stream_shorter_or_longer_than_its_header(tmp_path, monkeypatch):
+    import nn.data.idx as idx
+    monkeypatch.setattr(idx, "_CHUNK", 1000)          # several chunks even for a small file
+    a = np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    raw = gzip.decompress(idx_bytes(a, tmp=tmp_path))
+    # the header declares 10^5 images (78 MB, under the limit); the stream holds 10: refused, never reshaped
+    bomb = raw[:4] + (10 ** 5).to_bytes(4, "big") + raw[8:]
+    (tmp_path / "short.gz").write_bytes(gzip.compress(bomb))
+    with pytest.raises(IDXFormatError, match=r"short\.gz: header says shape \(100000, 28, 28\).*decompressed "
+                                             r"stream holds 7856 bytes: the file is truncated"):
+        read_idx_images(tmp_path / "short.gz")
+    (tmp_path / "long.gz").write_bytes(gzip.compress(raw + bytes(5000)))
+    with pytest.raises(IDXFormatError, match=r"long\.gz.*stream holds more: the file has trailing bytes"):
+        read_idx_images(tmp_path / "long.gz")
+    (tmp_path / "ok.gz").write_bytes(gzip.compress(raw))
+    np.testing.assert_array_equal(read_idx_images(tmp_path / "ok.gz"), a)
+
+
+def test_multibyte_types_come_back_native_and_writable(tmp_path):
+    a = np.arange(-600, 600, dtype=np.int32).reshape(40, 30)
+    for name in ("i.gz", "i"):
+        write_idx(tmp_path / name, a)
+        got = read_idx(tmp_path / name)
+        assert got.dtype == np.dtype("int32") and got.dtype.isnative and got.flags.writeable
+        np.testing.assert_array_equal(got, a)
+
+
+def test_download_removes_partial_files_of_killed_downloads(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import nn.serialization as ser
+    files, images, _ = _served_split(tmp_path, monkeypatch)
+    d = tmp_path / "cache" / "xpgrad" / "mnist"
+    d.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    stale = d / f".train-images-idx3-ubyte.gz.{ser._HOST}.{proc.pid}.{'ab' * 8}.part"
+    stale.write_bytes(b"\x1f\x8b half a download")
+    live = d / f".train-images-idx3-ubyte.gz.{ser._HOST}.{os.getppid()}.{'cd' * 8}.part"
+    live.write_bytes(b"\x1f\x8b another process is downloading")
+    monkeypatch.setattr(datasets, "_fetch", FakeServer(files))
+    np.testing.assert_array_equal(datasets.mnist().images, images)
+    assert sorted(os.listdir(d)) == sorted([live.name, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"])

@@ -236,6 +236,120 @@ def test_resume_false_starts_afresh(tmp_path):
     assert set(ckpt) >= {"model", "optimizer", "epoch", "history"}
 
 
+def _state_snapshot(model, opt, sched):
+    """Everything a failed resume must leave alone, as plain comparable values."""
+    osd = opt.state_dict()
+    state = {k: {n: (v.numpy().copy() if isinstance(v, ag.Tensor) else v) for n, v in st.items()}
+             for k, st in osd["state"].items()}
+    return weights(model), state, json.dumps(osd["param_groups"], sort_keys=True, default=str), \
+        json.dumps(sched.state_dict(), sort_keys=True, default=str)
+
+
+def _same_snapshot(a, b):
+    wa, sa, ga, ca = a
+    wb, sb, gb, cb = b
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k].keys() == sb[k].keys()
+        assert all(np.array_equal(sa[k][n], sb[k][n]) for n in sa[k])
+    assert ga == gb and ca == cb
+
+
+def _drop(key):
+    def f(c):
+        del c[key]
+    return f
+
+
+def _set(path, value):
+    def f(c):
+        d = c
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value(d[path[-1]]) if callable(value) else value
+    return f
+
+
+_BAD_RESUMES = {
+    "no optimizer": (_drop("optimizer"), r"no 'optimizer' entry"),
+    "no model": (_drop("model"), r"no 'model' entry"),
+    "no epoch": (_drop("epoch"), r"no 'epoch' entry"),
+    "optimizer state of a wrong shape": (_set(["optimizer", "state", 0, "exp_avg"], lambda t: ag.zeros(3, 3)),
+                                         r"'optimizer' does not fit Adam.*exp_avg.*shape \(3, 3\)"),
+    "optimizer of another kind": (_set(["optimizer", "state", 0], lambda st: {"momentum_buffer": st["exp_avg"]}),
+                                  r"'optimizer' does not fit Adam.*lacks"),
+    "optimizer without groups": (_set(["optimizer"], {"state": {}}), r"'optimizer' is not an optimizer state_dict"),
+    "weight of a wrong shape": (_set(["model", "0.weight"], lambda t: ag.zeros(4, 6)),
+                                r"'model\.0\.weight' has shape \(4, 6\), the model's \(16, 6\)"),
+    "weight of integers": (_set(["model", "3.bias"], lambda t: np.zeros(3, np.int64)),
+                           r"'model\.3\.bias' has dtype int64"),
+    "missing weight": (lambda c: c["model"].pop("3.bias"), r"'model' lacks \['3\.bias'\]"),
+    "scheduler of another kind": (_set(["scheduler"], {"T_max": 3, "last_epoch": 1}),
+                                  r"'scheduler' does not match StepLR"),
+    "scheduler with a bad value": (_set(["scheduler", "last_epoch"], "one"), r"'scheduler\.last_epoch' is 'one'"),
+    "early stopping without wait": (lambda c: c["early_stopping"].pop("wait"), r"'early_stopping' lacks 'wait'"),
+    "negative epoch": (_set(["epoch"], -1), r"'epoch' is -1"),
+    "history of another length": (_set(["history", "train_loss"], lambda v: v + [0.5]), r"'history' has 1 epoch"),
+    "bad generator state": (_set(["rng", "cpu"], {"bit_generator": "nonsense"}), r"'rng\.cpu' is not a valid"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_RESUMES))
+def test_bad_checkpoint_is_refused_before_anything_is_loaded(tmp_path, case):
+    mutate, match = _BAD_RESUMES[case]
+    model, opt, sched, train, val = _resume_setup(0)
+    fit(model, opt, nn.CrossEntropyLoss(), train, 1, val_loader=val, scheduler=sched,
+        early_stopping=EarlyStopping(patience=3), checkpoint_dir=tmp_path, progress=False)
+    path = tmp_path / "checkpoint.npz"
+    ckpt = nn.load(path)
+    mutate(ckpt)
+    nn.save(ckpt, path)
+    before_file = path.read_bytes()
+    model, opt, sched, train, val = _resume_setup(7)
+    fit(model, opt, nn.CrossEntropyLoss(), train, 1, progress=False)    # an optimizer with state of its own
+    es = EarlyStopping(patience=3)
+    before = _state_snapshot(model, opt, sched)
+    with pytest.raises(nn.serialization.CheckpointError, match=match) as info:
+        fit(model, opt, nn.CrossEntropyLoss(), train, 3, val_loader=val, scheduler=sched, early_stopping=es,
+            checkpoint_dir=tmp_path, progress=False, on_epoch_end=lambda e, r: pytest.fail("trained"))
+    assert "checkpoint.npz" in str(info.value) and "nothing was loaded" in str(info.value)
+    _same_snapshot(before, _state_snapshot(model, opt, sched))
+    assert es.best is None and es.wait == 0
+    assert path.read_bytes() == before_file
+
+
+def test_checkpoint_of_another_model_names_every_mismatch(tmp_path):
+    model, opt, sched, train, val = _resume_setup(0)
+    fit(model, opt, nn.CrossEntropyLoss(), train, 1, checkpoint_dir=tmp_path, progress=False)
+    other = mlp(hidden=8, dropout=0.2)
+    other_opt = nn.optim.Adam(other.parameters(), lr=5e-3)
+    w = weights(other)
+    with pytest.raises(nn.serialization.CheckpointError) as info:
+        fit(other, other_opt, nn.CrossEntropyLoss(), train, 2, checkpoint_dir=tmp_path, progress=False)
+    msg = str(info.value)
+    for k in ("0.weight", "0.bias", "3.weight"):
+        assert f"'model.{k}' has shape" in msg
+    assert "'optimizer' does not fit Adam" in msg
+    assert all(np.array_equal(v, w[k]) for k, v in weights(other).items())
+    assert other_opt.state == {}
+
+
+def test_resume_rolls_back_when_loading_fails_after_the_checks(tmp_path, monkeypatch):
+    model, opt, sched, train, val = _resume_setup(0)
+    fit(model, opt, nn.CrossEntropyLoss(), train, 1, scheduler=sched, checkpoint_dir=tmp_path, progress=False)
+    model, opt, sched, train, val = _resume_setup(3)
+    before = _state_snapshot(model, opt, sched)
+
+    def broken(*a, **k):
+        raise MemoryError("out of memory while copying")
+
+    monkeypatch.setattr(model, "load_state_dict", broken)
+    with pytest.raises(MemoryError):
+        fit(model, opt, nn.CrossEntropyLoss(), train, 2, scheduler=sched, checkpoint_dir=tmp_path, progress=False)
+    _same_snapshot(before, _state_snapshot(model, opt, sched))
+
+
 # --- evaluate --------------------------------------------------------------------------------------------------
 def test_evaluate_hand_made_case():
     model = nn.Linear(2, 2, bias=False)

@@ -14,7 +14,7 @@ Where the files are looked for, in order (the first directory holding both files
 4. ``/usr/share/datasets/<name>/`` (Debian's ``dataset-fashion-mnist`` package installs Fashion-MNIST there);
 5. with ``download=True``: a download from the canonical mirrors into the user cache, each file checked
    against its published MD5 and moved into place atomically (a failed or mismatched download leaves
-   no file behind).
+   no file behind; partial files of a killed download are removed by the next download of that file).
 
 ``<name>`` is ``mnist`` or ``fashion-mnist``. File names are the canonical ones
 (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
@@ -29,7 +29,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..serialization import create_temp
 from .dataset import TensorDataset
 from .idx import IDXFormatError, read_idx_images, read_idx_labels
 
@@ -241,8 +241,10 @@ def _md5(path: Path) -> str:
 
 def _download_file(url: str, dest: Path, md5: str) -> None:
     """Download ``url`` to ``dest`` via a temporary file in the same folder; ``os.replace`` only once the
-    MD5 matches, so ``dest`` is either absent or complete and verified."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    MD5 matches, so ``dest`` is either absent or complete and verified. Partial files that a killed download
+    of ``dest`` left behind (``.<name>.<host>.<pid>.<random>.part``) are removed first (see
+    :func:`nn.serialization.remove_stale_temps`)."""
+    fd, tmp = create_temp(dest, ".part")
     try:
         with os.fdopen(fd, "wb") as f:
             _fetch(url, f, DOWNLOAD_TIMEOUT)

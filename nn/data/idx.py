@@ -4,6 +4,11 @@ An IDX file is a 4-byte magic number ``0x00 0x00 <type> <ndim>``, then ``ndim`` 
 dimensions, then the payload in big-endian C order. MNIST images are ``0x00000803`` (uint8, 3 dims:
 count, rows, columns), labels ``0x00000801`` (uint8, 1 dim). Files may be gzip-compressed; gzip is
 recognised by its magic bytes, not by the file name.
+
+Reading is bounded: the size the header declares is checked against :data:`MAX_BYTES` (or ``max_bytes=``)
+before anything is allocated, and the payload is read in chunks into that allocation, so a small gzip
+"bomb" with a consistent header cannot take more memory than the limit, and a stream shorter or longer
+than its header says is an :class:`IDXFormatError` naming the file.
 """
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ import zlib
 import numpy as np
 
 __all__ = ["IDXFormatError", "read_idx", "read_idx_images", "read_idx_labels", "write_idx",
-           "IMAGES_MAGIC", "LABELS_MAGIC"]
+           "IMAGES_MAGIC", "LABELS_MAGIC", "MAX_BYTES"]
+
+MAX_BYTES = 2 << 30        # largest payload read_idx accepts by default (2 GiB; Fashion-MNIST's is 47 MB)
+_CHUNK = 1 << 24           # bytes read at a time
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -29,57 +37,92 @@ class IDXFormatError(ValueError):
     """An IDX file is corrupt, truncated, or not the kind of IDX file that was expected."""
 
 
-def _read_bytes(path) -> bytes:
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if head == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        except (EOFError, OSError, zlib.error) as e:   # truncated stream, bad CRC, bad deflate data
-            raise IDXFormatError(f"{path}: corrupt or truncated gzip file ({e}); delete it and fetch it again") from e
-    with open(path, "rb") as f:
-        return f.read()
+def _open(path: str):
+    """The file's byte stream: decompressed when it starts with the gzip magic bytes."""
+    f = open(path, "rb")
+    if f.read(2) == b"\x1f\x8b":
+        f.seek(0)
+        return gzip.GzipFile(fileobj=f, mode="rb"), f, True
+    f.seek(0)
+    return f, f, False
 
 
-def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
+def read_idx(path, expected_magic: int | None = None, *, max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip) into a native-endian NumPy array of the shape its header gives.
 
     Args:
         path: file to read.
         expected_magic: if given, the 4-byte magic number the file must have (e.g. ``0x00000803``).
+        max_bytes: the largest payload accepted (default :data:`MAX_BYTES`, 2 GiB, read at call time).
 
     Raises:
-        IDXFormatError: bad magic number, unknown type code, or a payload shorter or longer than the
-            header's dimensions say (the file is never silently reshaped).
+        IDXFormatError: bad magic number, unknown type code, a declared size over ``max_bytes``, or a payload
+            shorter or longer than the header's dimensions say (the file is never silently reshaped).
     """
     path = os.fspath(path)
-    buf = _read_bytes(path)
-    if len(buf) < 4:
-        raise IDXFormatError(f"{path}: only {len(buf)} bytes, too short for an IDX header (truncated file?)")
-    magic = int.from_bytes(buf[:4], "big")
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+        raise ValueError(f"read_idx: max_bytes must be a non-negative int, got {max_bytes!r}")
+    stream, raw, gz = _open(path)
+    try:
+        with stream, raw:
+            return _read_idx(stream, raw, gz, path, expected_magic, int(limit))
+    except (EOFError, OSError, zlib.error) as e:     # truncated gzip stream, bad CRC, bad deflate data
+        if not gz or isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
+        raise IDXFormatError(f"{path}: corrupt or truncated gzip file ({e}); delete it and fetch it again") from e
+
+
+def _read_idx(f, raw, gz: bool, path: str, expected_magic: int | None, limit: int) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4:
+        raise IDXFormatError(f"{path}: only {len(head)} bytes, too short for an IDX header (truncated file?)")
+    magic = int.from_bytes(head, "big")
     if expected_magic is not None and magic != expected_magic:
         raise IDXFormatError(f"{path}: magic number 0x{magic:08X}, expected 0x{expected_magic:08X} "
                              f"({_describe(expected_magic)}); wrong or corrupt file")
-    if buf[0] != 0 or buf[1] != 0 or buf[2] not in _TYPES:
+    if head[0] != 0 or head[1] != 0 or head[2] not in _TYPES:
         raise IDXFormatError(f"{path}: magic number 0x{magic:08X} is not an IDX header (not an IDX file?)")
-    dtype, ndim = _TYPES[buf[2]], buf[3]
+    dtype, ndim = _TYPES[head[2]], head[3]
     header = 4 + 4 * ndim
-    if len(buf) < header:
-        raise IDXFormatError(f"{path}: header announces {ndim} dimensions but the file has only {len(buf)} bytes "
-                             "(truncated file)")
-    dims = tuple(int.from_bytes(buf[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dims_raw = f.read(4 * ndim)
+    if len(dims_raw) < 4 * ndim:
+        raise IDXFormatError(f"{path}: header announces {ndim} dimensions but the file has only "
+                             f"{4 + len(dims_raw)} bytes (truncated file)")
+    dims = tuple(int.from_bytes(dims_raw[4 * i:4 * i + 4], "big") for i in range(ndim))
     count = 1
     for d in dims:
         count *= d
-    expected = header + count * dtype.itemsize
-    if len(buf) != expected:
-        what = "truncated" if len(buf) < expected else "has trailing bytes"
-        raise IDXFormatError(f"{path}: header says shape {dims} of {dtype.name} ({expected} bytes in all) but the "
-                             f"file holds {len(buf)} bytes: the file {what}")
-    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=True)   # native byte order, writable, owns its memory
+    nbytes = count * dtype.itemsize
+    expected = header + nbytes
+    if nbytes > limit:
+        raise IDXFormatError(f"{path}: header says shape {dims} of {dtype.name} ({nbytes:,} bytes), more than the "
+                             f"limit max_bytes={limit:,}; if the file is trusted, pass a larger max_bytes= to "
+                             "read_idx or raise nn.data.idx.MAX_BYTES")
+    if not gz:
+        size = os.fstat(raw.fileno()).st_size
+        if size != expected:
+            what = "is truncated" if size < expected else "has trailing bytes"
+            raise IDXFormatError(f"{path}: header says shape {dims} of {dtype.name} ({expected} bytes in all) but "
+                                 f"the file holds {size} bytes: the file {what}")
+    buf = np.empty(nbytes, dtype=np.uint8)
+    view = memoryview(buf)
+    pos = 0
+    while pos < nbytes:
+        got = f.readinto(view[pos:pos + _CHUNK])
+        if not got:
+            raise IDXFormatError(f"{path}: header says shape {dims} of {dtype.name} ({expected} bytes in all) but "
+                                 f"the {'decompressed ' if gz else ''}stream holds {header + pos} bytes: the file "
+                                 "is truncated")
+        pos += got
+    if f.read(1):
+        raise IDXFormatError(f"{path}: header says shape {dims} of {dtype.name} ({expected} bytes in all) but "
+                             f"the {'decompressed ' if gz else ''}stream holds more: the file has trailing bytes")
+    arr = buf.view(dtype).reshape(dims) if dtype.itemsize and count else np.zeros(dims, dtype)
+    if not dtype.isnative and dtype.itemsize > 1:
+        arr.byteswap(inplace=True)                          # the buffer is ours: no second copy
+        arr = arr.view(dtype.newbyteorder("="))
+    return arr
 
 
 def _describe(magic: int) -> str:
@@ -90,21 +133,21 @@ def _describe(magic: int) -> str:
     return "IDX"
 
 
-def read_idx_images(path, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+def read_idx_images(path, image_shape: tuple[int, int] | None = None, *, max_bytes: int | None = None) -> np.ndarray:
     """Read an image file (magic ``0x00000803``): uint8 array (N, rows, cols).
 
-    ``image_shape`` (e.g. ``(28, 28)``) is checked when given.
+    ``image_shape`` (e.g. ``(28, 28)``) is checked when given; ``max_bytes`` as for :func:`read_idx`.
     """
-    images = read_idx(path, IMAGES_MAGIC)
+    images = read_idx(path, IMAGES_MAGIC, max_bytes=max_bytes)
     if image_shape is not None and images.shape[1:] != tuple(image_shape):
         raise IDXFormatError(f"{os.fspath(path)}: images are {images.shape[1]}x{images.shape[2]}, expected "
                              f"{image_shape[0]}x{image_shape[1]}")
     return images
 
 
-def read_idx_labels(path) -> np.ndarray:
-    """Read a label file (magic ``0x00000801``): int64 array (N,)."""
-    return read_idx(path, LABELS_MAGIC).astype(np.int64)
+def read_idx_labels(path, *, max_bytes: int | None = None) -> np.ndarray:
+    """Read a label file (magic ``0x00000801``): int64 array (N,); ``max_bytes`` as for :func:`read_idx`."""
+    return read_idx(path, LABELS_MAGIC, max_bytes=max_bytes).astype(np.int64)
 
 
 def write_idx(path, array, compress: bool | None = None) -> None:
