@@ -54,6 +54,9 @@ class History:
     ``time`` is the wall time of the whole epoch (training and evaluation), ``train_time`` the training
     part, ``samples_per_s`` the training throughput, ``lr`` the learning rate the epoch was trained with
     (first parameter group). ``best_epoch`` is set by early stopping, ``stopped_early`` when it stopped.
+    Per training step (all epochs together): ``step_loss`` the batch loss at ``step_epoch`` (the position in
+    epochs, e.g. 0.5 = half-way through the first), so short runs still have a learning curve. ``audits``:
+    one ``{"step", "ok", "seconds"}`` per gradient audit (``fit(..., audit_every=N)``).
     """
 
     epoch: list = field(default_factory=list)
@@ -69,6 +72,9 @@ class History:
     samples_per_s: list = field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
+    step_epoch: list = field(default_factory=list)
+    step_loss: list = field(default_factory=list)
+    audits: list = field(default_factory=list)
 
     METRICS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "time",
                "train_time", "samples_per_s")
@@ -269,13 +275,17 @@ class _Progress:
 
 
 # --- one epoch, evaluation --------------------------------------------------------------------------------
-def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress: _Progress | None = None) -> dict:
-    """Train ``model`` for one pass over ``loader``; returns loss, accuracy, samples and seconds."""
+def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress: _Progress | None = None,
+                auditor=None) -> dict:
+    """Train ``model`` for one pass over ``loader``; returns loss, accuracy, samples, seconds and the loss of
+    every step (``step_loss``, fetched from the device once at the end). ``auditor``: an
+    :class:`autograd.Auditor` given every batch after the update."""
     device = _model_device(model) if device is None else backends.get_backend(device)
     fdt = _float_dtype(model)
     model.train()
     loss_sum = correct = None
     n = n_acc = 0
+    step_losses = []
     t0 = time.perf_counter()
     for i, batch in enumerate(loader, 1):
         x, y = _split_batch(batch, device, fdt)
@@ -284,8 +294,11 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if auditor is not None:
+            auditor.step(x, y)
         bs = int(y.shape[0]) if y.ndim else int(x.shape[0])
-        loss_sum = _add(loss_sum, _loss_sum(loss.detach(), bs, loss_fn))
+        step_losses.append(loss.detach())
+        loss_sum = _add(loss_sum, _loss_sum(step_losses[-1], bs, loss_fn))
         c = _correct(out, y, loss_fn)
         if c is not None:
             correct, n_acc = _add(correct, c), n_acc + bs
@@ -304,7 +317,7 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
     if n == 0:
         raise ValueError("fit: the training loader yielded no batches")
     return {"loss": float(loss_sum) / n, "acc": None if correct is None else float(correct) / n_acc,
-            "samples": n, "time": dt}
+            "samples": n, "time": dt, "step_loss": [float(v) for v in ag.stack(step_losses).reshape(-1).tolist()]}
 
 
 def evaluate(model: Module, loader, loss_fn=None, device=None) -> tuple[float | None, float | None]:
@@ -591,7 +604,8 @@ def _fmt(v, spec=".4f") -> str:
 def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader=None, test_loader=None,
         scheduler=None, device=None, early_stopping: EarlyStopping | int | None = None, checkpoint_dir=None,
         resume: bool = True, progress: bool = True, verbose: bool | None = None,
-        on_epoch_end: Callable[[int, dict], None] | None = None, log_every: int | None = None) -> History:
+        on_epoch_end: Callable[[int, dict], None] | None = None, log_every: int | None = None,
+        audit_every: int | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     Each epoch: one pass over ``train_loader`` (``zero_grad``, forward, ``loss_fn``, ``backward``, ``step``), then
@@ -620,6 +634,8 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         verbose: print one summary line per epoch (default: ``progress``).
         on_epoch_end: called as ``on_epoch_end(epoch, record)`` after each epoch (record: the History row).
         log_every: refresh the running metrics every this many batches (default ~20 times per epoch).
+        audit_every: every this many steps, check the model's gradient on the current batch against float64
+            finite differences (:func:`autograd.audit`); a mismatch raises :class:`autograd.GradientAuditError`.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
@@ -643,6 +659,7 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
             if verbose:
                 print(f"fit: resuming from {path} after epoch {start}", file=sys.stderr)
 
+    auditor = ag.audit(model, loss_fn, every=audit_every) if audit_every is not None else None
     stopped = early_stopping is not None and early_stopping.stopped
     for epoch in range(start + 1, epochs + 1):
         if stopped:
@@ -651,9 +668,15 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         lr = optimizer.param_groups[0]["lr"]
         bar = _Progress(progress, _len(train_loader), f"epoch {epoch}/{epochs}", log_every)
         try:
-            tr = train_epoch(model, optimizer, loss_fn, train_loader, dev, bar)
+            tr = train_epoch(model, optimizer, loss_fn, train_loader, dev, bar, auditor)
         finally:
             bar.close()
+        k = len(tr["step_loss"])
+        history.step_epoch += [epoch - 1 + (i + 1) / k for i in range(k)]
+        history.step_loss += tr["step_loss"]
+        if auditor is not None:
+            history.audits += [{"step": r.step, "ok": r.ok, "seconds": r.seconds} for r in auditor.reports]
+            auditor.reports.clear()
         rec = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "lr": float(lr),
                "train_time": tr["time"], "samples_per_s": tr["samples"] / max(tr["time"], 1e-12)}
         if val_loader is not None:
@@ -696,8 +719,21 @@ def _len(loader) -> int | None:
 
 
 # --- plots -----------------------------------------------------------------------------------------------------
+def _smooth(values: list, points: int = 50) -> list:
+    """Trailing moving average over about ``len(values) / points`` steps (at least 1)."""
+    w = max(1, len(values) // points)
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= w:
+            acc -= values[i - w]
+        out.append(acc / min(i + 1, w))
+    return out
+
+
 def plot_history(history: History | Mapping, path, title: str | None = None) -> str:
-    """Write a PNG of the learning curves: loss (train, validation, test) and accuracy per epoch.
+    """Write a PNG of the learning curves: training loss per step (raw and smoothed) with the loss per epoch
+    (train, validation, test), and accuracy per epoch.
 
     Needs matplotlib (``pip install "xpgrad[bench]"``); draws with the Agg canvas, so no display is needed and
     the global matplotlib backend is not changed. Returns the path written.
@@ -721,8 +757,14 @@ def plot_history(history: History | Mapping, path, title: str | None = None) -> 
             return True
         return False
 
-    drew_loss = [curve(ax_loss, n, lab, s) for n, lab, s in
-                 (("train_loss", "train", "o-"), ("val_loss", "validation", "s--"), ("test_loss", "test", "^:"))]
+    drew_loss = []
+    if h.step_loss:             # per step: raw (faint) and smoothed, so even a one-epoch run has a curve
+        ax_loss.plot(h.step_epoch, h.step_loss, color="tab:blue", alpha=0.25, lw=0.8)
+        ax_loss.plot(h.step_epoch, _smooth(h.step_loss), color="tab:blue", label="train (per step, smoothed)")
+        drew_loss.append(True)
+    drew_loss += [curve(ax_loss, n, lab, s) for n, lab, s in
+                  (("train_loss", "train (epoch mean)", "o-"), ("val_loss", "validation", "s--"),
+                   ("test_loss", "test", "^:"))]
     drew_acc = [curve(ax_acc, n, lab, s) for n, lab, s in
                 (("train_acc", "train", "o-"), ("val_acc", "validation", "s--"), ("test_acc", "test", "^:"))]
     for ax, ylabel, drew in ((ax_loss, "loss", drew_loss), (ax_acc, "accuracy", drew_acc)):

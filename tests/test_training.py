@@ -578,3 +578,34 @@ def test_torch_twin_matches_xpgrad_run(tiny_root, tmp_path, capsys):
     for a, b in zip(tm["history"], xm["history"]["train_loss"]):
         assert a["train_loss"] == pytest.approx(b, rel=1e-4)
     assert tm["final_test_acc"] == pytest.approx(xm["final_test_acc"], abs=0.011)
+
+
+# --- per-step curves and gradient audits in fit -----------------------------------------------------------------
+def test_one_epoch_run_records_per_step_losses_and_plots_a_curve(tmp_path, monkeypatch):
+    x, y = blobs(n=96)
+    ag.manual_seed(0)
+    model = mlp()
+    h = fit(model, nn.optim.Adam(model.parameters(), lr=1e-2), nn.CrossEntropyLoss(),
+            DataLoader(TensorDataset(x, y), 16, shuffle=True, seed=0), 1, progress=False)
+    assert len(h.step_loss) == 6 and h.step_epoch == pytest.approx([i / 6 for i in range(1, 7)])
+    assert np.mean(h.step_loss) == pytest.approx(h.train_loss[0], rel=1e-5)     # equal batches: same mean
+    from nn.training import _smooth
+    assert _smooth([1.0, 3.0, 5.0, 7.0], points=2) == [1.0, 2.0, 4.0, 6.0]
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+    lines = []
+    real_plot = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: lines.append((len(a[0]), k.get("label"))) or
+                        real_plot(self, *a, **k))
+    plot_history(h, tmp_path / "c.png")
+    assert (6, "train (per step, smoothed)") in lines
+
+
+def test_fit_audits_the_gradient_every_n_steps():
+    x, y = blobs(n=64)
+    ag.manual_seed(0)
+    model = mlp(dropout=0.2)
+    h = fit(model, nn.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
+            DataLoader(TensorDataset(x, y), 16, shuffle=True, seed=0), 2, progress=False, audit_every=3)
+    assert [a["step"] for a in h.audits] == [3, 6] and all(a["ok"] for a in h.audits)
+    assert len(h.step_loss) == 8
