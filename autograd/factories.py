@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import backends
 
-from .tensor import Tensor, _make, get_default_dtype
+from .tensor import _DATA_KINDS, Tensor, _make, _to_array, get_default_dtype
 
 
 def _be(device):
@@ -22,8 +22,53 @@ def _leaf(array, be, requires_grad):
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor from data (Python floats -> float32; arrays keep their dtype)."""
+    """A new leaf tensor holding a copy of ``data``, as ``torch.tensor`` does.
+
+    Python floats become the default dtype (float32); arrays keep their dtype. The copy means that
+    changing the tensor (an optimizer step, ``x += 1``) never touches the caller's array; use
+    :func:`from_numpy` or :func:`as_tensor` to share memory instead.
+
+    Raises:
+        TypeError: for strings, objects or other non-numeric data.
+        ValueError: for ragged nested sequences.
+    """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def from_numpy(array) -> Tensor:
+    """A CPU tensor sharing memory with the NumPy array ``array`` (no copy), like ``torch.from_numpy``.
+
+    Changes through either side are seen by the other; the tensor keeps the array's dtype and shape.
+
+    Raises:
+        TypeError: ``array`` is not a NumPy ndarray, or its dtype is not bool, integer or floating.
+    """
+    nd = backends.cpu.xp.ndarray
+    if not isinstance(array, nd):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__module__}."
+                        f"{type(array).__name__}; use ag.tensor (copies) or ag.as_tensor for other data")
+    if array.dtype.kind not in _DATA_KINDS:
+        raise TypeError(f"from_numpy: only bool, integer or floating-point arrays are supported, got dtype "
+                        f"{array.dtype}")
+    return _make(array, backends.cpu, False)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, sharing memory where it can, like ``torch.as_tensor``.
+
+    A Tensor already of that dtype and device is returned as it is; a NumPy or CuPy array of that dtype
+    on that device is wrapped without a copy (changes show through both ways). Anything else (a dtype
+    change, a device transfer, Python lists and scalars) is copied, with the rules of :func:`tensor`.
+    The result does not require grad unless it is the given Tensor itself.
+    """
+    if isinstance(data, Tensor):
+        be = data._backend if device is None else backends.get_backend(device)
+        if be is data._backend and (dtype is None or data.dtype == backends.cpu.xp.dtype(dtype)):
+            return data
+        src = data.data if be is data._backend else be.asarray(data.data)
+        return _make(src if dtype is None else src.astype(dtype), be, False)
+    be, arr = _to_array(data, dtype, device, copy=False, op="as_tensor")
+    return _make(arr, be, False)
 
 
 def _shape(shape):

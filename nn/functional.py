@@ -206,7 +206,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices as int64 one-hot rows (a new last axis of length ``num_classes``)."""
-    t = tensor if isinstance(tensor, Tensor) else ag.tensor(tensor)
+    t = tensor if isinstance(tensor, Tensor) else ag.as_tensor(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: class indices must be integers, got dtype {t.dtype}")
     if num_classes < 0:
@@ -214,7 +214,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     if t.size and bool(((t.data < 0) | (t.data >= num_classes)).any()):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes - 1}]")
     eye = t.xp.eye(num_classes, dtype="int64")
-    return Tensor(eye[t.data], device=t.device)
+    return ag.as_tensor(eye[t.data], device=t.device)
 
 
 # --- losses -------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
     _check_reduction(op, reduction)
     single = input.ndim == 1
     x = ag.unsqueeze(input, 0) if single else input
-    t = target if isinstance(target, Tensor) else ag.tensor(target, device=input.device)
+    t = target if isinstance(target, Tensor) else ag.as_tensor(target, device=input.device)
     if single:
         t = ag.reshape(t, (1,))
     if t.dtype.kind not in "iu":

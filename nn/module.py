@@ -467,7 +467,7 @@ def _move(t: Tensor, be, dtype) -> None:
         garr = (be.asarray(g.data) if be is not None and be is not g._backend else g.data)
         if dtype is not None and garr.dtype.kind == "f":
             garr = garr.astype(dtype, copy=False)
-        t.grad = Tensor(garr, device=be if be is not None else g._backend)
+        t.grad = ag.as_tensor(garr, device=be if be is not None else g._backend)
 
 
 class Sequential(Module):
