@@ -99,12 +99,20 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
     return ag.log_softmax(input, dim)
 
 
-def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge axes ``start_dim`` .. ``end_dim`` into one."""
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1, _op: str = "flatten") -> Tensor:
+    """Merge axes ``start_dim`` .. ``end_dim`` into one (negative dims count from the end).
+
+    Raises:
+        IndexError: a dim outside [-ndim, ndim - 1] (a 0-d input counts as 1-d, as in PyTorch).
+    """
     nd = max(input.ndim, 1)
+    for name, d in (("start_dim", start_dim), ("end_dim", end_dim)):
+        if not -nd <= d < nd:
+            raise IndexError(f"{_op}: {name}={d} is out of range for an input with ndim {input.ndim} "
+                             f"(shape {tuple(input.shape)}; expected a dim in [{-nd}, {nd - 1}])")
     s, e = start_dim % nd, end_dim % nd
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {input.shape}")
+        raise ValueError(f"{_op}: start_dim {start_dim} comes after end_dim {end_dim} for shape {input.shape}")
     if input.ndim == 0:
         return ag.reshape(input, (1,))
     n = 1
