@@ -6,7 +6,7 @@ import builtins
 from ..function import Function
 from ..spec import OpSpec, composite
 from ..tensor import Tensor
-from ._util import const, keepdims_shape, normalize_axes
+from ._util import const, keepdims_shape, normalize_axes, require_float
 from .shape import broadcast_to, reshape
 
 __all__ = ["sum", "mean", "max", "min", "logsumexp", "var", "std"]
@@ -142,6 +142,7 @@ def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    require_float(x, "logsumexp")
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
