@@ -71,25 +71,37 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return _make(arr, be, False)
 
 
-def _shape(shape):
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else tuple(shape)
+def _shape(shape, op: str) -> tuple:
+    """``shape`` (ints, or one sequence of ints) checked: non-negative integers only, named by ``op``."""
+    if len(shape) == 1 and not isinstance(shape[0], int) and hasattr(shape[0], "__iter__"):
+        shape = tuple(shape[0])
+    out = []
+    for n in shape:
+        if isinstance(n, bool) or not hasattr(n, "__index__"):
+            raise TypeError(f"{op}: sizes must be integers, got {n!r} ({type(n).__name__}) in shape "
+                            f"{tuple(shape)}")
+        n = n.__index__()
+        if n < 0:
+            raise ValueError(f"{op}: sizes must be non-negative, got {n} in shape {tuple(shape)}")
+        out.append(n)
+    return tuple(out)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     be = _be(device)
     with be.activate():
-        return _leaf(be.xp.zeros(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+        return _leaf(be.xp.zeros(_shape(shape, "zeros"), dtype=_dt(dtype)), be, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     be = _be(device)
     with be.activate():
-        return _leaf(be.xp.ones(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+        return _leaf(be.xp.ones(_shape(shape, "ones"), dtype=_dt(dtype)), be, requires_grad)
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     be = _be(device)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _shape((shape,), "full")
     with be.activate():
         return _leaf(be.xp.full(shape, fill_value, dtype=_dt(dtype)), be, requires_grad)
 
@@ -100,6 +112,11 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     if dtype is None and all(isinstance(v, int) for v in (start, stop if stop is not None else 0, step)):
         dtype = "int64"
     args = (start, stop, step) if stop is not None else (0, start, step)
+    for name, v in zip(("start", "stop", "step"), args):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__index__"):
+            raise TypeError(f"arange: {name} must be a number, got {v!r} ({type(v).__name__})")
+    if step == 0:
+        raise ValueError(f"arange: step must be non-zero, got {step!r} (start={args[0]!r}, stop={args[1]!r})")
     with be.activate():
         return _leaf(be.xp.arange(*args, dtype=_dt(dtype)), be, requires_grad)
 
@@ -108,14 +125,14 @@ def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) from the backend's seeded generator."""
     be = _be(device)
     with be.activate():
-        return _leaf(be.rng.random(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+        return _leaf(be.rng.random(_shape(shape, "rand"), dtype=_dt(dtype)), be, requires_grad)
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples from the backend's seeded generator."""
     be = _be(device)
     with be.activate():
-        return _leaf(be.rng.standard_normal(_shape(shape), dtype=_dt(dtype)), be, requires_grad)
+        return _leaf(be.rng.standard_normal(_shape(shape, "randn"), dtype=_dt(dtype)), be, requires_grad)
 
 
 def _like(fn, x, dtype, device, requires_grad, *args):

@@ -325,9 +325,15 @@ class Tensor:
     def copy_(self, other):
         self._check_inplace("copy_", other)
         src = self._other_array("copy_", other)
-        if tuple(getattr(src, "shape", ())) != self.shape and \
-                self.xp.broadcast_shapes(getattr(src, "shape", ()), self.shape) != self.shape:
-            raise ValueError(f"copy_: source shape {getattr(src, 'shape', ())} does not broadcast to {self.shape}")
+        shape = tuple(getattr(src, "shape", ()))
+        if shape != self.shape:
+            try:
+                ok = self.xp.broadcast_shapes(shape, self.shape) == self.shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"copy_: source shape {shape} does not broadcast to the destination shape "
+                                 f"{self.shape}")
         self.data[...] = src
         self._version += 1
         return self
