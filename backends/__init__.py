@@ -6,6 +6,10 @@ random generator, scatter-add, and synchronisation. Ops never import NumPy or
 CuPy; they use ``self.xp`` of the backend resolved from their inputs.
 
 Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).
+
+Threads: the default device is per thread (``set_default_device`` and ``device()`` change only the
+calling thread's; a new thread starts on the CPU, as in PyTorch). Backends themselves are shared, one
+per device, and so are their random generators (see :attr:`Backend.rng`).
 """
 from __future__ import annotations
 

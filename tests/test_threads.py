@@ -236,3 +236,24 @@ def test_cuda_default_device_is_per_thread():
         t.start()
         t.join()
     assert seen == {"child": True}
+
+
+def test_concurrent_draws_from_the_shared_generator_neither_repeat_nor_lose_numbers(fast_switching):
+    """Threads share the CPU generator; NumPy's lock makes each draw atomic, so the draws of two threads are
+    exactly the sequential draws, in some interleaving."""
+    n, size = 300, 64
+    ag.manual_seed(123)
+    sequential = [ag.randn(size).numpy().tobytes() for _ in range(2 * n)]
+    ag.manual_seed(123)
+    drawn = [[], []]
+
+    def draw(i):
+        for _ in range(n):
+            drawn[i].append(ag.randn(size).numpy().tobytes())
+
+    threads = [threading.Thread(target=draw, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(drawn[0] + drawn[1]) == sorted(sequential)
