@@ -48,7 +48,7 @@ def from_numpy(array) -> Tensor:
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__module__}."
                         f"{type(array).__name__}; use ag.tensor (copies) or ag.as_tensor for other data")
     if array.dtype.kind not in _DATA_KINDS:
-        raise TypeError(f"from_numpy: only bool, integer or floating-point arrays are supported, got dtype "
+        raise TypeError(f"from_numpy: only bool, integer, floating-point or complex arrays are supported, got dtype "
                         f"{array.dtype}")
     return _make(array, backends.cpu, False)
 

@@ -75,7 +75,7 @@ def _to_array(data, dtype, device, copy: bool, op: str):
     except TypeError as e:
         raise TypeError(f"{op}: cannot convert {type(data).__name__} data to an array: {e}") from e
     if arr.dtype.kind not in _DATA_KINDS:
-        raise TypeError(f"{op}: only bool, integer or floating-point data can form a tensor, got dtype "
+        raise TypeError(f"{op}: only bool, integer, floating-point or complex data can form a tensor, got dtype "
                         f"{arr.dtype} (from {type(data).__name__})")
     if dtype is None and not hasattr(data, "dtype") and arr.dtype.kind == "f":
         arr = arr.astype(_default_dtype.value, copy=False)   # Python floats: default dtype

@@ -100,7 +100,7 @@ def case(id, exc, match):
 
 # --- factories ------------------------------------------------------------------------------------
 
-@case("tensor-strings", TypeError, r"tensor: only bool, integer or floating-point .*dtype <U1")
+@case("tensor-strings", TypeError, r"tensor: only bool, integer, floating-point or complex data .*dtype <U1")
 def _():
     return lambda: ag.tensor(["a", "b"]), []
 
@@ -116,7 +116,8 @@ def _():
     return lambda: ag.tensor([[1.0, 2.0], [3.0]]), []
 
 
-@case("tensor-bad-dtype-conversion", ValueError, r"tensor: .*non-numeric elements.*could not convert string to float: 'x'")
+@case("tensor-bad-dtype-conversion", ValueError,
+      r"tensor: .*non-numeric elements.*could not convert string to float: 'x'")
 def _():
     return lambda: ag.tensor([1.0, "x"], dtype="float32"), []
 
@@ -167,7 +168,7 @@ def _():
     return lambda: ag.from_numpy(a), [a]
 
 
-@case("as_tensor-strings", TypeError, r"as_tensor: only bool, integer or floating-point .*<U")
+@case("as_tensor-strings", TypeError, r"as_tensor: only bool, integer, floating-point or complex data .*<U")
 def _():
     return lambda: ag.as_tensor(["x", "y"]), []
 
@@ -191,7 +192,8 @@ def _():
     return lambda: x @ y, [x, y]
 
 
-@case("reshape-size", ValueError, r"Reshape: cannot reshape array of size 6 into shape \(4, ?2\).*input shapes \[\(2, 3\)\]")
+@case("reshape-size", ValueError,
+      r"Reshape: cannot reshape array of size 6 into shape \(4, ?2\).*input shapes \[\(2, 3\)\]")
 def _():
     x = _t(2, 3)
     return lambda: x.reshape(4, 2), [x]
@@ -330,7 +332,8 @@ def _():
     return lambda: x.add_(y), [x, y]
 
 
-@case("inplace-on-leaf-requiring-grad", GraphError, r"add_: in-place change of a tensor that requires grad \(shape \(3,\)\)")
+@case("inplace-on-leaf-requiring-grad", GraphError,
+      r"add_: in-place change of a tensor that requires grad \(shape \(3,\)\)")
 def _():
     x = _t(3)
     return lambda: x.add_(1.0), [x]
@@ -342,7 +345,8 @@ def _():
     return lambda: x.item(), [x]
 
 
-@case("backward-non-scalar", RuntimeError, r"backward: grad can be implicitly created only for one-element outputs; got shape \(3,\)")
+@case("backward-non-scalar", RuntimeError,
+      r"backward: grad can be implicitly created only for one-element outputs; got shape \(3,\)")
 def _():
     x = _t(3)
     return lambda: (x * 2).backward(), [x]
@@ -517,13 +521,15 @@ def _():
     return lambda: m(x), [m, x]
 
 
-@case("Flatten-start-dim", IndexError, r"Flatten\(start_dim=1, end_dim=-1\): start_dim=1 is out of range for an input with ndim 1")
+@case("Flatten-start-dim", IndexError,
+      r"Flatten\(start_dim=1, end_dim=-1\): start_dim=1 is out of range for an input with ndim 1")
 def _():
     m, x = nn.Flatten(), _t(4)
     return lambda: m(x), [m, x]
 
 
-@case("Flatten-end-dim", IndexError, r"Flatten\(start_dim=0, end_dim=3\): end_dim=3 is out of range for an input with ndim 3")
+@case("Flatten-end-dim", IndexError,
+      r"Flatten\(start_dim=0, end_dim=3\): end_dim=3 is out of range for an input with ndim 3")
 def _():
     m, x = nn.Flatten(0, 3), _t(2, 3, 4)
     return lambda: m(x), [m, x]
@@ -551,7 +557,8 @@ def _():
     return lambda: m(x), [m, x]
 
 
-@case("load_state_dict-shape", nn.StateDictError, r"(?s)state_dict for Linear.*weight: checkpoint shape \(4, 4\), model shape \(2, 3\)")
+@case("load_state_dict-shape", nn.StateDictError,
+      r"(?s)state_dict for Linear.*weight: checkpoint shape \(4, 4\), model shape \(2, 3\)")
 def _():
     m = nn.Linear(3, 2)
     sd = {"weight": np.zeros((4, 4), np.float32), "bias": np.zeros(2, np.float32)}
@@ -566,13 +573,15 @@ def _():
     return lambda: F.cross_entropy(x, y), [x, y]
 
 
-@case("cross_entropy-float-labels", TypeError, r"cross_entropy: class-index targets must be integers, got dtype float32 with shape \(2,\)")
+@case("cross_entropy-float-labels", TypeError,
+      r"cross_entropy: class-index targets must be integers, got dtype float32 with shape \(2,\)")
 def _():
     x, y = _t(2, 3), np.array([0.0, 1.0], np.float32)
     return lambda: F.cross_entropy(x, y), [x, y]
 
 
-@case("cross_entropy-target-shape", ValueError, r"cross_entropy: class-index target of shape \(3,\) does not match logits of shape \(2, 3\)")
+@case("cross_entropy-target-shape", ValueError,
+      r"cross_entropy: class-index target of shape \(3,\) does not match logits of shape \(2, 3\)")
 def _():
     x, y = _t(2, 3), np.array([0, 1, 2])
     return lambda: F.cross_entropy(x, y), [x, y]
@@ -601,7 +610,8 @@ def _():
     return lambda: nn.BCELoss()(p, y), [p, y]
 
 
-@case("BCELoss-target-range", ValueError, r"binary_cross_entropy: target must lie in \[0, 1\], got min -1\.0 and max 2\.0")
+@case("BCELoss-target-range", ValueError,
+      r"binary_cross_entropy: target must lie in \[0, 1\], got min -1\.0 and max 2\.0")
 def _():
     p, y = ag.tensor([0.5, 0.5, 0.2], requires_grad=True), ag.tensor([-1.0, 2.0, 0.5])
     return lambda: nn.BCELoss()(p, y), [p, y]
@@ -619,7 +629,8 @@ def _():
     return lambda: F.binary_cross_entropy(p, y), [p, y]
 
 
-@case("BCEWithLogits-shape", ValueError, r"binary_cross_entropy_with_logits: target shape \(2, 1\) differs from input shape \(2,\)")
+@case("BCEWithLogits-shape", ValueError,
+      r"binary_cross_entropy_with_logits: target shape \(2, 1\) differs from input shape \(2,\)")
 def _():
     x, y = _t(2), ag.tensor([[0.0], [1.0]])
     return lambda: nn.BCEWithLogitsLoss()(x, y), [x, y]
@@ -712,7 +723,8 @@ def _():
     return lambda: opt.step(), [m, opt]
 
 
-@case("optimizer-load_state_dict-groups", ValueError, r"loaded state dict has 2 parameter group\(s\), the optimizer has 1")
+@case("optimizer-load_state_dict-groups", ValueError,
+      r"loaded state dict has 2 parameter group\(s\), the optimizer has 1")
 def _():
     m, opt = _stepped(SGD, lr=0.1, momentum=0.9)
     sd = opt.state_dict()
