@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..function import Function
 from ..spec import OpSpec
 from ..tensor import Tensor
-from ._util import as_tensor, const, pair
+from ._util import const, pair
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "maximum", "minimum", "where", "clip"]
 
