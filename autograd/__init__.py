@@ -10,7 +10,7 @@ from .function import Function, no_grad, enable_grad, set_grad_enabled, is_grad_
 from .engine import backward, grad
 from .errors import AxisError, GradcheckError, GraphError
 from .factories import (tensor, zeros, ones, full, arange, rand, randn, zeros_like, ones_like, full_like,
-                        rand_like, randn_like, from_dlpack, manual_seed)
+                        rand_like, randn_like, from_dlpack, from_numpy, as_tensor, manual_seed)
 from .gradcheck import gradcheck, gradgradcheck
 from .graphviz import draw_graph, to_dot
 from .audit import AuditReport, Auditor, GradientAuditError, audit
@@ -27,7 +27,7 @@ del _np
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward",
            "grad", "gradcheck", "gradgradcheck", "GradcheckError", "GraphError", "AxisError", "DeviceError",
            "tensor", "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
-           "full_like", "rand_like", "randn_like", "from_dlpack", "manual_seed", "device",
+           "full_like", "rand_like", "randn_like", "from_dlpack", "from_numpy", "as_tensor", "manual_seed", "device",
            "set_default_device", "cuda_available", "get_default_dtype", "set_default_dtype", "OpSpec",
            "all_specs", "composite", "registry", "to_dot", "draw_graph", "audit", "Auditor", "AuditReport",
            "GradientAuditError", "float16", "float32", "float64", "int32", "int64", "bool_"] + ops.__all__

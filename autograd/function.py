@@ -9,6 +9,7 @@ input requires grad and grad mode is on.
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
 
 from backends import DeviceError
@@ -20,7 +21,12 @@ _new = object.__new__
 _REGISTRY: dict[str, type] = {}
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Grad mode, one per thread as in PyTorch: a new thread starts with recording on.
+
+    The default lives on the class, so reading it in a thread that never set it costs one
+    attribute lookup and no per-thread initialisation.
+    """
     enabled = True
 
 
@@ -28,11 +34,15 @@ _mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops in the calling thread record the graph (per thread)."""
     return _mode.enabled
 
 
 class _GradSwitch:
-    """Context manager and decorator that sets grad mode for its extent."""
+    """Context manager and decorator that sets the calling thread's grad mode for its extent.
+
+    Other threads are not affected; a thread started inside ``no_grad()`` still records.
+    """
 
     value = True
 

@@ -47,12 +47,51 @@ def _make(data, backend: Backend, requires_grad: bool) -> "Tensor":
 
 _new = object.__new__
 
+_DATA_KINDS = "biufc"     # bool, signed/unsigned integer, floating, complex: everything else is refused
+
+
+def _to_array(data, dtype, device, copy: bool, op: str):
+    """``(backend, array)`` for Tensor data: copied when ``copy``, otherwise shared where possible.
+
+    Python floats (data without a dtype) take the default dtype; strings, objects and ragged nested
+    sequences raise, naming ``op``.
+    """
+    if isinstance(data, Tensor):
+        be = backends.get_backend(device) if device is not None else data._backend
+        src = data.data
+    else:
+        be = backends.get_backend(device) if device is not None else (
+            backends.backend_of(data) if hasattr(data, "__array_interface__") or
+            hasattr(data, "__cuda_array_interface__") else backends.default_device())
+        src = data
+    try:
+        arr = be.asarray(src, dtype=dtype)
+    except ValueError as e:
+        if isinstance(data, (list, tuple)):
+            raise ValueError(f"{op}: the nested sequence is ragged or has non-numeric elements "
+                             f"(sub-sequences of unequal length cannot form an array): {e}") from e
+        raise ValueError(f"{op}: cannot convert {type(data).__name__} data to an array"
+                         f"{'' if dtype is None else f' of dtype {dtype}'}: {e}") from e
+    except TypeError as e:
+        raise TypeError(f"{op}: cannot convert {type(data).__name__} data to an array: {e}") from e
+    if arr.dtype.kind not in _DATA_KINDS:
+        raise TypeError(f"{op}: only bool, integer, floating-point or complex data can form a tensor, got dtype "
+                        f"{arr.dtype} (from {type(data).__name__})")
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype.kind == "f":
+        arr = arr.astype(_default_dtype.value, copy=False)   # Python floats: default dtype
+    elif copy and (arr is src or arr.base is not None):     # a new array from asarray owns its memory
+        arr = arr.copy()
+    return be, arr
+
 
 class Tensor:
     """An n-dimensional array that records the ops applied to it.
 
+    ``Tensor(data)`` (like ``ag.tensor``) always copies ``data``; ``ag.from_numpy`` and ``ag.as_tensor``
+    share memory with an array instead.
+
     Args:
-        data: array-like (nested lists, scalars, NumPy/CuPy arrays, Tensors).
+        data: array-like (nested lists, scalars, NumPy/CuPy arrays, Tensors) of bool, int or float values.
         requires_grad: accumulate gradients into ``.grad`` on ``backward()``.
         dtype: array dtype; Python floats become float32, arrays keep their dtype.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default is the current default device.
@@ -70,18 +109,7 @@ class Tensor:
     __array_ufunc__ = None   # NumPy defers binary operators to Tensor's reflected methods
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
-        if isinstance(data, Tensor):
-            be = backends.get_backend(device) if device is not None else data._backend
-            arr = be.asarray(data.data, dtype=dtype)
-            if arr is data.data:
-                arr = arr.copy()
-        else:
-            be = backends.get_backend(device) if device is not None else (
-                backends.backend_of(data) if hasattr(data, "__array_interface__") or
-                hasattr(data, "__cuda_array_interface__") else backends.default_device())
-            arr = be.asarray(data, dtype=dtype)
-            if dtype is None and not hasattr(data, "dtype") and arr.dtype.kind == "f":
-                arr = arr.astype(_default_dtype.value)   # Python floats: default dtype
+        be, arr = _to_array(data, dtype, device, copy=True, op="tensor")
         self.data = arr
         self._backend = be
         self._rg = False
@@ -297,9 +325,15 @@ class Tensor:
     def copy_(self, other):
         self._check_inplace("copy_", other)
         src = self._other_array("copy_", other)
-        if tuple(getattr(src, "shape", ())) != self.shape and \
-                self.xp.broadcast_shapes(getattr(src, "shape", ()), self.shape) != self.shape:
-            raise ValueError(f"copy_: source shape {getattr(src, 'shape', ())} does not broadcast to {self.shape}")
+        shape = tuple(getattr(src, "shape", ()))
+        if shape != self.shape:
+            try:
+                ok = self.xp.broadcast_shapes(shape, self.shape) == self.shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"copy_: source shape {shape} does not broadcast to the destination shape "
+                                 f"{self.shape}")
         self.data[...] = src
         self._version += 1
         return self

@@ -6,10 +6,15 @@ random generator, scatter-add, and synchronisation. Ops never import NumPy or
 CuPy; they use ``self.xp`` of the backend resolved from their inputs.
 
 Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).
+
+Threads: the default device is per thread (``set_default_device`` and ``device()`` change only the
+calling thread's; a new thread starts on the CPU, as in PyTorch). Backends themselves are shared, one
+per device, and so are their random generators (see :attr:`Backend.rng`).
 """
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 from .base import Backend, DeviceError
@@ -21,7 +26,15 @@ __all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "cpu",
 
 cpu = NumpyBackend()
 _cuda_backends: dict[int, Backend] = {}
-_default: Backend = cpu
+_cuda_lock = threading.Lock()     # two threads asking for a new GPU at once create one backend, not two
+
+
+class _DefaultDevice(threading.local):
+    """The default device, one per thread as in PyTorch: every new thread starts on the CPU."""
+    backend: Backend = cpu
+
+
+_state = _DefaultDevice()
 
 
 def parse_device(dev) -> tuple[str, int]:
@@ -45,7 +58,7 @@ def cuda_available() -> bool:
 def get_backend(dev=None) -> Backend:
     """The backend for a device spec; ``None`` gives the current default."""
     if dev is None:
-        return _default
+        return _state.backend
     if isinstance(dev, Backend):
         return dev
     kind, idx = parse_device(dev)
@@ -54,7 +67,10 @@ def get_backend(dev=None) -> Backend:
     be = _cuda_backends.get(idx)
     if be is None:
         from . import cupy_backend
-        be = _cuda_backends[idx] = cupy_backend.CupyBackend(idx)
+        with _cuda_lock:
+            be = _cuda_backends.get(idx)
+            if be is None:
+                be = _cuda_backends[idx] = cupy_backend.CupyBackend(idx)
     return be
 
 
@@ -66,21 +82,21 @@ def backend_of(array) -> Backend:
 
 
 def default_device() -> Backend:
-    return _default
+    """The calling thread's default device (``cpu`` in a thread that never set one)."""
+    return _state.backend
 
 
 def set_default_device(dev) -> None:
-    """Make ``dev`` the device that factories use when none is given."""
-    global _default
-    _default = get_backend(dev)
+    """Make ``dev`` the device that factories use when none is given, in the calling thread only."""
+    _state.backend = get_backend(dev)
 
 
 @contextlib.contextmanager
 def device(dev) -> Iterator[Backend]:
-    """Context manager: factories inside it create tensors on ``dev``."""
-    global _default
-    old, _default = _default, get_backend(dev)
+    """Context manager: factories inside it create tensors on ``dev`` (in the calling thread only)."""
+    new = get_backend(dev)
+    old, _state.backend = _state.backend, new
     try:
-        yield _default
+        yield new
     finally:
-        _default = old
+        _state.backend = old

@@ -65,7 +65,14 @@ class Backend:
 
     @property
     def rng(self):
-        """A ``Generator`` with ``random``, ``standard_normal``, ``uniform``, ``integers``, ``permutation``."""
+        """A ``Generator`` with ``random``, ``standard_normal``, ``uniform``, ``integers``, ``permutation``.
+
+        One generator per device, shared by every thread (like PyTorch's default generator). NumPy's
+        Generator holds its bit generator's lock for each draw, so threads never corrupt its state or get
+        the same numbers, but which thread draws first is up to the scheduler: threaded code that needs
+        reproducible randomness draws before starting the threads or uses its own generator. CuPy's
+        generator makes no thread-safety promise; draw from one thread per GPU.
+        """
         raise NotImplementedError
 
     def scatter_add(self, target, index, values) -> None:

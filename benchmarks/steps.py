@@ -37,7 +37,7 @@ def xpgrad_step(model: str, batch: int, device: str = "cpu"):
     opt = nn.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     xh, yh = _data(model, batch)
-    x, y = ag.tensor(xh, device=device), ag.tensor(yh, device=device)
+    x, y = ag.as_tensor(xh, device=device), ag.as_tensor(yh, device=device)
 
     def step():
         opt.zero_grad()

@@ -170,8 +170,8 @@ def main(argv=None) -> dict:
     x_train, x_test = layout(args.model, x_train), layout(args.model, x_test)
     size = resize_size(args.model)
     tf = resize(size) if size else None
-    train_set = TensorDataset(ag.tensor(x_train, device=device), ag.tensor(y_train, device=device), transform=tf)
-    test_set = TensorDataset(ag.tensor(x_test, device=device), ag.tensor(y_test, device=device), transform=tf)
+    train_set = TensorDataset(ag.as_tensor(x_train, device=device), ag.as_tensor(y_train, device=device), transform=tf)
+    test_set = TensorDataset(ag.as_tensor(x_test, device=device), ag.as_tensor(y_test, device=device), transform=tf)
     val_loader = None
     if args.val_fraction > 0:
         train_set, val_set = random_split(train_set, [1 - args.val_fraction, args.val_fraction], seed=args.seed)

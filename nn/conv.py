@@ -12,7 +12,7 @@ from autograd import Tensor
 
 from . import functional as F
 from . import init
-from .layers import _as_input, _empty
+from .layers import _empty
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
@@ -90,7 +90,7 @@ class _ConvNd(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def _check_input(self, x: Tensor) -> Tensor:
-        x = _as_input(x, self.weight)
+        x = self._input(x, self.weight)
         n = self._dims
         if x.ndim not in (n + 1, n + 2):
             layout = ("(N, C, L) or (C, L)" if n == 1 else "(N, C, H, W) or (C, H, W)")

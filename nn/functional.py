@@ -99,12 +99,20 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
     return ag.log_softmax(input, dim)
 
 
-def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge axes ``start_dim`` .. ``end_dim`` into one."""
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1, _op: str = "flatten") -> Tensor:
+    """Merge axes ``start_dim`` .. ``end_dim`` into one (negative dims count from the end).
+
+    Raises:
+        IndexError: a dim outside [-ndim, ndim - 1] (a 0-d input counts as 1-d, as in PyTorch).
+    """
     nd = max(input.ndim, 1)
+    for name, d in (("start_dim", start_dim), ("end_dim", end_dim)):
+        if not -nd <= d < nd:
+            raise IndexError(f"{_op}: {name}={d} is out of range for an input with ndim {input.ndim} "
+                             f"(shape {tuple(input.shape)}; expected a dim in [{-nd}, {nd - 1}])")
     s, e = start_dim % nd, end_dim % nd
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {input.shape}")
+        raise ValueError(f"{_op}: start_dim {start_dim} comes after end_dim {end_dim} for shape {input.shape}")
     if input.ndim == 0:
         return ag.reshape(input, (1,))
     n = 1
@@ -206,7 +214,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices as int64 one-hot rows (a new last axis of length ``num_classes``)."""
-    t = tensor if isinstance(tensor, Tensor) else ag.tensor(tensor)
+    t = tensor if isinstance(tensor, Tensor) else ag.as_tensor(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: class indices must be integers, got dtype {t.dtype}")
     if num_classes < 0:
@@ -214,7 +222,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     if t.size and bool(((t.data < 0) | (t.data >= num_classes)).any()):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes - 1}]")
     eye = t.xp.eye(num_classes, dtype="int64")
-    return Tensor(eye[t.data], device=t.device)
+    return ag.as_tensor(eye[t.data], device=t.device)
 
 
 # --- losses -------------------------------------------------------------------------------
@@ -284,7 +292,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
     _check_reduction(op, reduction)
     single = input.ndim == 1
     x = ag.unsqueeze(input, 0) if single else input
-    t = target if isinstance(target, Tensor) else ag.tensor(target, device=input.device)
+    t = target if isinstance(target, Tensor) else ag.as_tensor(target, device=input.device)
     if single:
         t = ag.reshape(t, (1,))
     if t.dtype.kind not in "iu":

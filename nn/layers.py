@@ -22,10 +22,6 @@ def _empty(shape, device, dtype) -> Parameter:
     return Parameter(ag.zeros(*shape, dtype=dtype, device=device))
 
 
-def _as_input(x, like: Tensor) -> Tensor:
-    return x if isinstance(x, Tensor) else ag.tensor(x, device=like.device)
-
-
 class Linear(Module):
     """y = x Wᵀ + b with W of shape (out_features, in_features), as one fused node.
 
@@ -48,7 +44,7 @@ class Linear(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _as_input(x, self.weight)
+        x = self._input(x, self.weight)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (..., {self.in_features}), got shape {x.shape} "
                              f"(last dimension {x.shape[-1] if x.ndim else 'missing'} != in_features="
@@ -100,7 +96,7 @@ class PReLU(Module):
         init.constant_(self.weight, self.init)
 
     def forward(self, x: Tensor) -> Tensor:
-        return ag.prelu(x, self.weight)
+        return ag.prelu(self._input(x, self.weight), self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
@@ -253,6 +249,7 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = self._input(x, self.weight if self.weight is not None else self.running_mean)
         if x.ndim not in self._ndims:
             want = " or ".join(f"{n}-D" for n in self._ndims)
             raise ValueError(f"{type(self).__name__}: expected {want} input, got shape {x.shape}")

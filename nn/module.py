@@ -382,6 +382,28 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # --- calling ----------------------------------------------------------------------------
+    def _input(self, x, like: Tensor | None, what: str = "input") -> Tensor:
+        """``x`` as a Tensor for this layer, under DESIGN's one dtype rule (every layer calls this one check).
+
+        Parameters keep their dtype: a Tensor or array input of any other dtype raises TypeError naming the
+        layer and both dtypes (PyTorch's "expected ... dtype" error), so a float64 or integer input never
+        promotes a float32 layer. Python numbers and lists carry no dtype and take ``like``'s. With
+        ``like=None`` (a layer without parameters or buffers) only the conversion happens.
+        """
+        if not isinstance(x, Tensor):
+            if like is None:
+                return ag.as_tensor(x)
+            if hasattr(x, "dtype"):
+                x = ag.as_tensor(x, device=like._backend)
+            else:
+                return ag.tensor(x, dtype=like.dtype, device=like._backend)
+        if like is not None and x.data.dtype != like.data.dtype:
+            hint = f" or the layer with .astype('{x.dtype}')" if x.data.dtype.kind == "f" else ""
+            raise TypeError(f"{self!r}: expected {what} of dtype {like.dtype} (the dtype of its parameters), got "
+                            f"{x.dtype} (shape {tuple(x.shape)}); cast the {what} with .astype('{like.dtype}')"
+                            + hint)
+        return x
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward() method")
 
@@ -467,7 +489,7 @@ def _move(t: Tensor, be, dtype) -> None:
         garr = (be.asarray(g.data) if be is not None and be is not g._backend else g.data)
         if dtype is not None and garr.dtype.kind == "f":
             garr = garr.astype(dtype, copy=False)
-        t.grad = Tensor(garr, device=be if be is not None else g._backend)
+        t.grad = ag.as_tensor(garr, device=be if be is not None else g._backend)
 
 
 class Sequential(Module):
@@ -651,7 +673,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.flatten(x, self.start_dim, self.end_dim)
+        return F.flatten(x, self.start_dim, self.end_dim, _op=self)     # errors name the layer
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -101,6 +101,7 @@ class RNNBase(Module):
     def _initial(self, hx, batch: int, like: Tensor, unbatched: bool):
         if hx is None:
             return ag.zeros(self.num_layers, batch, self.hidden_size, dtype=like.dtype, device=like.device)
+        hx = self._input(hx, like, "initial state")
         if unbatched:
             hx = hx.unsqueeze(1)
         want = (self.num_layers, batch, self.hidden_size)
@@ -110,6 +111,7 @@ class RNNBase(Module):
 
     def forward(self, x: Tensor, hx=None):
         """Returns ``(output, h_n)``, or ``(output, (h_n, c_n))`` for LSTM."""
+        x = self._input(x, self.weight_ih_l0)
         self._check_input(x, hx)
         unbatched = x.ndim == 2
         if unbatched:
@@ -210,6 +212,10 @@ class _CellBase(Module):
 
     def _prepare(self, x: Tensor, state):
         name = type(self).__name__
+        x = self._input(x, self.weight_ih)
+        for s in (state if isinstance(state, tuple) else (state,)):
+            if s is not None:
+                self._input(s, self.weight_ih, "state")
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or ({self.input_size},), "
                              f"got {x.shape}")

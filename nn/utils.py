@@ -80,8 +80,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
             continue
         c = coef if g._backend is be else g._backend.asarray(be.to_host(coef))
         with g._backend.activate():
-            p.grad = Tensor(g.data * c.astype(g.dtype, copy=False))
-    return Tensor(total)
+            p.grad = ag.as_tensor(g.data * c.astype(g.dtype, copy=False))
+    return ag.as_tensor(total)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
@@ -99,4 +99,4 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         if g is None:
             continue
         with g._backend.activate():
-            p.grad = Tensor(g.xp.clip(g.data, -clip_value, clip_value))
+            p.grad = ag.as_tensor(g.xp.clip(g.data, -clip_value, clip_value))

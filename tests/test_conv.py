@@ -381,7 +381,7 @@ def test_unbatched_inputs():
     y = F.conv2d(ag.tensor(x), ag.tensor(w), padding=1)
     np.testing.assert_allclose(y.numpy(), F.conv2d(ag.tensor(x[None]), ag.tensor(w), padding=1).numpy()[0])
     assert F.max_pool2d(ag.tensor(x), 2).shape == (3, 3, 2)
-    assert nn.Conv1d(6, 2, 3)(ag.tensor(_randn(6, 9))).shape == (2, 7)
+    assert nn.Conv1d(6, 2, 3)(ag.tensor(_randn(6, 9), dtype="float32")).shape == (2, 7)
 
 
 def test_modules_keep_float32_and_initialise_like_pytorch():

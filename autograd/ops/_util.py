@@ -54,6 +54,14 @@ def pair(a, b) -> tuple[Tensor, Tensor]:
     return a, b
 
 
+def require_float(x, op: str) -> None:
+    """Ops defined only on real numbers (softmax, logsumexp) refuse integer and bool tensors, as PyTorch
+    does, instead of letting NumPy promote them to float64."""
+    if isinstance(x, Tensor) and x.data.dtype.kind not in "fc":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype} (shape {x.shape}); "
+                        f"cast it first, e.g. x.astype('float32')")
+
+
 def _cast_const(t: Tensor, dtype) -> Tensor:
     return _make(t.data.astype(dtype), t._backend, False)
 

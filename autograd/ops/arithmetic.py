@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..function import Function
 from ..spec import OpSpec
 from ..tensor import Tensor
-from ._util import as_tensor, const, pair
+from ._util import const, pair
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "maximum", "minimum", "where", "clip"]
 
@@ -220,9 +220,11 @@ def where(cond, x, y) -> Tensor:
     like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else cond
     if not isinstance(like, Tensor):
         raise TypeError("where: at least one argument must be a Tensor")
-    cond = as_tensor(cond, like)
+    if not isinstance(cond, Tensor):
+        cond = const(like._backend.asarray(cond), like)
     if cond.data.dtype.kind != "b":
-        cond = const(cond.data.astype(bool), like)
+        raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype} (shape {cond.shape}); "
+                        "compare first, e.g. where(x > 0, ...)")
     x, y = pair(x, y)
     return Where.apply(cond, x, y)
 

@@ -263,7 +263,10 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
     # mean over the weights of the counted (non-ignored) labels, as PyTorch's nll_loss does
     valid = labels != ignore_index
     denom = valid.sum() if weight is None else (weight[labels * valid] * valid).sum()
-    return _sum(loss) * (1.0 / float(denom)) if float(denom) else _sum(loss) * float("nan")
+    if float(denom):
+        return _sum(loss) * (1.0 / float(denom))
+    # nothing counted: PyTorch's 0/0 gives a nan loss but a zero gradient (every counted term is 0)
+    return _sum(loss) * 0.0 + const(logits.xp.full((), float("nan"), logits.dtype), logits)
 
 
 # --- binary cross-entropy --------------------------------------------------------------------
@@ -280,7 +283,7 @@ class BinaryCrossEntropy(Function):
     df/dy = log(1 − p) − log p."""
     spec = OpSpec(ref=lambda np, p, y: -(y * np.log(p) + (1 - y) * np.log(1 - p)), nargs=2, shapes="same",
                   call=lambda p, y: binary_cross_entropy(p, y, reduction="none"),
-                  domain=[(0.05, 0.95), (0.0, 1.0)])
+                  domain=[(0.05, 0.95), (0.05, 0.95)])   # targets outside [0, 1] raise: keep finite differences inside
 
     def forward(self, p, y):
         xp = self.xp
@@ -318,7 +321,7 @@ def _as_weight(w, like: Tensor) -> Tensor:
 def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy on probabilities ``input`` in [0, 1] (logs clamped at −100 like PyTorch).
 
-    Raises ValueError when a probability lies outside [0, 1] (or is NaN).
+    Raises ValueError when a probability or a target lies outside [0, 1] (or is NaN).
     """
     op = "binary_cross_entropy"
     _check_reduction(op, reduction)
@@ -329,6 +332,12 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
         raise ValueError(f"{op}: input must be probabilities in [0, 1], found {float(bad[0])!r} "
                          f"({int(bad.size)} of {d.size} elements out of range, shape {input.shape}); "
                          "pass logits to binary_cross_entropy_with_logits instead")
+    y = target.data
+    if y.size:
+        lo, hi = float(y.min()), float(y.max())
+        if not (0.0 <= lo and hi <= 1.0):      # NaN fails both comparisons too
+            raise ValueError(f"{op}: target must lie in [0, 1], got min {lo!r} and max {hi!r} "
+                             f"(shape {target.shape})")
     loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * _as_weight(weight, input)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..function import Function
 from ..spec import OpSpec
 from ..tensor import Tensor
+from ._util import require_float
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -55,8 +56,10 @@ class LogSoftmax(Function):
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    require_float(x, "softmax")
     return Softmax.apply(x, axis=axis)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    require_float(x, "log_softmax")
     return LogSoftmax.apply(x, axis=axis)

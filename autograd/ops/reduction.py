@@ -6,7 +6,7 @@ import builtins
 from ..function import Function
 from ..spec import OpSpec, composite
 from ..tensor import Tensor
-from ._util import const, keepdims_shape, normalize_axes
+from ._util import const, keepdims_shape, normalize_axes, require_float
 from .shape import broadcast_to, reshape
 
 __all__ = ["sum", "mean", "max", "min", "logsumexp", "var", "std"]
@@ -142,23 +142,37 @@ def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    require_float(x, "logsumexp")
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
 def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance, ``ddof=0`` by default as in NumPy: Σ(x - x̄)² / (n - ddof)."""
+    """Variance, ``ddof=0`` by default as in NumPy: Σ(x - x̄)² / max(0, n - ddof).
+
+    As in PyTorch, ``ddof >= n`` divides by zero: inf where the sum of squares is positive, nan where it is 0.
+    """
     axes = normalize_axes(axis, x.ndim, "var")
     n = 1
     for a in axes:
         n *= x.shape[a]
     dev = x - mean(x, axis=axis, keepdims=True)
-    return sum(dev * dev, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof) if n > ddof else float("nan"))
+    return sum(dev * dev, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof) if n > ddof else float("inf"))
 
 
 def std(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Standard deviation: √var."""
+    """Standard deviation: √var; d/dx is 0 where var is 0 (a constant input), PyTorch's convention.
+
+    The double ``where`` keeps √ away from 0, so its infinite slope there never multiplies the zero slope
+    of var and makes nan; a nan variance (``ddof >= n`` on a constant) stays nan.
+    """
+    from .arithmetic import where
     from .unary import sqrt
-    return sqrt(var(x, axis, keepdims, ddof))
+    v = var(x, axis, keepdims, ddof)
+    zero = v.data == 0
+    if not zero.any():
+        return sqrt(v)
+    z = const(zero, v)
+    return where(z, 0.0, sqrt(where(z, 1.0, v)))
 
 
 def _var_kwargs(d, shapes):

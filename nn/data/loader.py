@@ -30,7 +30,7 @@ def default_collate(items: list) -> Any:
         raise ValueError("default_collate: empty batch")
     first = items[0]
     if isinstance(first, ag.Tensor):
-        return ag.tensor(first.xp.stack([t.data for t in items]), device=first.device)
+        return ag.as_tensor(first.xp.stack([t.data for t in items]), device=first.device)   # fresh: no copy
     if _is_array(first):
         return backends.backend_of(first).xp.stack(items)
     if isinstance(first, (bool, np.bool_)):
@@ -75,9 +75,9 @@ def to_device(batch: Any, device, float_dtype=None) -> Any:
         dt = _target_dtype(batch.dtype, batch.ndim, float_dtype)
         if dt is None and backends.get_backend(device) is batch.device:
             return batch
-        return ag.tensor(batch.data, dtype=dt, device=device)
+        return ag.as_tensor(batch, dtype=dt, device=device)
     if _is_array(batch):
-        return ag.tensor(batch, dtype=_target_dtype(batch.dtype, batch.ndim, float_dtype), device=device)
+        return ag.as_tensor(batch, dtype=_target_dtype(batch.dtype, batch.ndim, float_dtype), device=device)
     if isinstance(batch, dict):
         return {k: to_device(v, device, float_dtype) for k, v in batch.items()}
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):

@@ -49,6 +49,12 @@ class Optimizer:
         self.state: dict = {}
         self.param_groups: list[dict] = []
         self._scratch: dict = {}
+        try:
+            self._add_groups(params)
+        except (TypeError, ValueError) as e:       # name the optimizer in every argument error
+            raise type(e)(f"{type(self).__name__}: {e}") from None
+
+    def _add_groups(self, params) -> None:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             f"but got a Tensor ({_describe(params)}); wrap it in a list")
