@@ -88,6 +88,8 @@ HOST_USES = {
     ("autograd/tensor.py", "Tensor.tolist"): "explicit host conversion",
     ("autograd/tensor.py", "Tensor.__array__"): "NumPy protocol: explicit host conversion",
     ("autograd/factories.py", "_dt"): "dtype normalisation",
+    ("autograd/factories.py", "from_numpy"): "type test: only host NumPy arrays are shared",
+    ("autograd/factories.py", "as_tensor"): "dtype normalisation",
     ("autograd/audit.py", "_directions"): "audit directions drawn on the host, then moved to each parameter",
     ("autograd/gradcheck.py", "<module>"): "finite differences run on host float64 copies",
     ("autograd/gradcheck.py", "_host"): "the one device-to-host copy of gradcheck",
