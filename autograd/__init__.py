@@ -14,6 +14,7 @@ from .factories import (tensor, zeros, ones, full, arange, rand, randn, zeros_li
 from .gradcheck import gradcheck, gradgradcheck
 from .graphviz import draw_graph, to_dot
 from .audit import AuditReport, Auditor, GradientAuditError, audit
+from .debug import AnomalyError, Profile, detect_anomaly, is_anomaly_enabled, profile, set_detect_anomaly
 from .spec import OpSpec, all_specs, composite
 from .ops import *  # noqa: F401,F403
 from . import ops
@@ -30,4 +31,5 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "
            "full_like", "rand_like", "randn_like", "from_dlpack", "from_numpy", "as_tensor", "manual_seed", "device",
            "set_default_device", "cuda_available", "get_default_dtype", "set_default_dtype", "OpSpec",
            "all_specs", "composite", "registry", "to_dot", "draw_graph", "audit", "Auditor", "AuditReport",
-           "GradientAuditError", "float16", "float32", "float64", "int32", "int64", "bool_"] + ops.__all__
+           "GradientAuditError", "AnomalyError", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "profile", "Profile", "float16", "float32", "float64", "int32", "int64", "bool_"] + ops.__all__

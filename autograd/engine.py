@@ -48,6 +48,9 @@ def _accumulate(t: Tensor, g: Tensor) -> None:
     t.grad = g if t.grad is None else t.grad + g
 
 
+_backward_hook = None      # set by autograd.debug while anomaly mode or the profiler is on: hook(fn, grads)
+
+
 def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=None):
     """Propagate ``seeds`` from ``roots`` through the graph.
 
@@ -79,6 +82,7 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
         i = t._idx
         buf[i] = g if buf[i] is None else buf[i] + g
 
+    hook = _backward_hook
     prev = _mode.enabled
     _mode.enabled = create_graph
     try:
@@ -107,7 +111,7 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
                 if o is not None and o._version:
                     raise GraphError(f"{type(fn).__name__}: its output (shape {o.shape}) was modified in place "
                                      "after being saved for backward")
-            gxs = fn.backward(*gys)
+            gxs = fn.backward(*gys) if hook is None else hook(fn, gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             for t, gx in zip(inputs, gxs):
