@@ -121,3 +121,11 @@ def test_profiler_inside_anomaly_mode_and_nesting():
                 (x * 2).sum()
             (x + 1).sum()
     assert set(inner.stats) == {"Mul", "Sum"} and set(outer.stats) == {"Add", "Sum"}
+
+
+def test_benchmark_profile_step_explains_a_training_step():
+    from benchmarks.profile_step import profile_step
+    prof, wall = profile_step("mlp", batch=8, steps=2)
+    rows = {r["name"]: r for r in prof.rows()}
+    assert rows["Linear"]["calls"] == 4 and rows["Linear"]["backward_calls"] == 4
+    assert wall > 0 and sum(r["total_s"] for r in rows.values()) > 0
