@@ -6,7 +6,7 @@
     y.backward()
 """
 from .tensor import Tensor, get_default_dtype, set_default_dtype  # noqa: I001  (first: ops import it)
-from .function import Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, registry
+from .function import Function, all_specs, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, registry
 from .engine import backward, grad
 from .errors import AxisError, GradcheckError, GraphError
 from .factories import (tensor, zeros, ones, full, arange, rand, randn, zeros_like, ones_like, full_like,
@@ -15,9 +15,10 @@ from .gradcheck import gradcheck, gradgradcheck
 from .graphviz import draw_graph, to_dot
 from .audit import AuditReport, Auditor, GradientAuditError, audit
 from .debug import AnomalyError, Profile, detect_anomaly, is_anomaly_enabled, profile, set_detect_anomaly
-from .spec import OpSpec, all_specs, composite
+from .spec import OpSpec, composite, public, public_ops
 from .ops import *  # noqa: F401,F403
 from . import ops
+from . import methods  # noqa: F401  (gives Tensor its operators and op methods)
 from backends import DeviceError, device, set_default_device, cuda_available
 
 _np = __import__("backends").cpu.xp

@@ -10,8 +10,8 @@ from __future__ import annotations
 import heapq
 
 from .errors import GraphError
-from .function import _mode
-from .ops.shape import sum_to
+from .core import sum_to
+from .grad_mode import _mode
 from .tensor import Tensor, _make
 
 

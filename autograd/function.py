@@ -1,4 +1,4 @@
-"""``Function``: one differentiable op, and the grad-mode switches.
+"""``Function``: one differentiable op, and the registry of all of them.
 
 An op subclasses :class:`Function`, writes ``forward`` on raw arrays of
 ``self.xp`` and ``backward`` in Tensor ops (so it can be differentiated again),
@@ -8,75 +8,17 @@ input requires grad and grad mode is on.
 """
 from __future__ import annotations
 
-import functools
-import threading
 import weakref
 
 from backends import DeviceError
 
+from .grad_mode import _mode, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401 (re-exported)
+from .spec import OpSpec, composites, public_ops
 from .tensor import Tensor, _make
 
 _new = object.__new__
 
 _REGISTRY: dict[str, type] = {}
-
-
-class _GradMode(threading.local):
-    """Grad mode, one per thread as in PyTorch: a new thread starts with recording on.
-
-    The default lives on the class, so reading it in a thread that never set it costs one
-    attribute lookup and no per-thread initialisation.
-    """
-    enabled = True
-
-
-_mode = _GradMode()
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops in the calling thread record the graph (per thread)."""
-    return _mode.enabled
-
-
-class _GradSwitch:
-    """Context manager and decorator that sets the calling thread's grad mode for its extent.
-
-    Other threads are not affected; a thread started inside ``no_grad()`` still records.
-    """
-
-    value = True
-
-    def __enter__(self):
-        self._prev = _mode.enabled
-        _mode.enabled = self.value
-
-    def __exit__(self, *exc):
-        _mode.enabled = self._prev
-
-    def __call__(self, func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return func(*args, **kwargs)
-        return wrapper
-
-
-class no_grad(_GradSwitch):
-    """Ops inside record no graph: for evaluation and in-place updates."""
-    value = False
-
-
-class enable_grad(_GradSwitch):
-    """Turn recording back on inside a ``no_grad`` region."""
-    value = True
-
-
-class set_grad_enabled(_GradSwitch):
-    def __init__(self, mode: bool):
-        self.value = bool(mode)
-
-    def __call__(self, func):
-        raise TypeError("set_grad_enabled(mode) is a context manager only")
 
 
 def _describe(tensors) -> str:
@@ -198,3 +140,22 @@ def _op_error(name, e, inputs):
 def registry() -> dict[str, type]:
     """Every Function subclass defined so far, by qualified name."""
     return dict(_REGISTRY)
+
+
+def all_specs() -> dict[str, OpSpec]:
+    """Every op spec, keyed by the op's public name (the class name for ops with no public function of their
+    own), plus the composites; a spec's ``call`` is the public function (else the class's ``apply``)."""
+    named = {}
+    for rec in public_ops().values():
+        if rec.op is not None:
+            named.setdefault(rec.op, rec.name)
+    out = {}
+    for cls in _REGISTRY.values():
+        if cls.spec is not None:
+            key = named.get(cls, cls.__name__)
+            cls.spec.name = cls.spec.name or key
+            if cls.spec.call is None:
+                cls.spec.call = cls.apply
+            out[key] = cls.spec
+    out.update(composites())
+    return out

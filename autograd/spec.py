@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-_COMPOSITES: dict[str, "OpSpec"] = {}
+_COMPOSITES: dict[str, "OpSpec"] = {}   # public functions without a Function of their own, by name
 
 
 @dataclass
@@ -66,15 +66,67 @@ def composite(name: str, spec: OpSpec) -> OpSpec:
     return spec
 
 
-def all_specs() -> dict[str, OpSpec]:
-    """Every op spec: one per registered Function that has one, plus the composites."""
-    from .function import registry
-    out = {}
-    for qualname, cls in registry().items():
-        if cls.spec is not None:
-            cls.spec.name = cls.spec.name or cls.__name__
-            out[cls.__name__] = cls.spec
-            if cls.spec.call is None:
-                cls.spec.call = cls.apply
-    out.update(_COMPOSITES)
-    return out
+def composites() -> dict[str, OpSpec]:
+    return dict(_COMPOSITES)
+
+
+@dataclass(frozen=True)
+class Public:
+    """One public op: the function ``autograd.<name>`` and the other names it is reached by.
+
+    Attributes:
+        name: the function's name (``ag.exp``).
+        func: the function.
+        op: the Function class whose spec tests it (None for composites, whose spec is registered by name).
+        methods: Tensor method names bound to ``func`` (``x.exp()``).
+        operators: Tensor operators bound to ``func`` (``__add__``); ``roperators`` with swapped operands.
+        functional: also ``nn.functional.<name>`` (same signature there).
+        export: also ``autograd.<name>`` (False for method-only entries such as ``Tensor.to``).
+    """
+    name: str
+    func: Callable
+    op: type | None = None
+    methods: tuple = ()
+    operators: tuple = ()
+    roperators: tuple = ()
+    functional: bool = False
+    export: bool = True
+
+
+_PUBLIC: dict[str, Public] = {}
+
+
+def public(op: type | None = None, *, method=False, operators=(), roperators=(), functional: bool = False,
+           export: bool = True, spec: OpSpec | None = None):
+    """Decorator declaring a public op function: the one record from which ``autograd.<name>``, its Tensor
+    methods and operators and its ``nn.functional`` name are made (see ``autograd/methods.py``).
+
+    Args:
+        op: the Function class it applies; its spec (class attribute) then tests this function.
+        method: True for a Tensor method of the same name, a name, or a tuple of names.
+        operators, roperators: Tensor operators calling it with (self, other) / (other, self).
+        functional: export it as ``nn.functional.<name>`` too.
+        export: export it as ``autograd.<name>``.
+        spec: for a composite (no Function of its own), its test spec.
+    """
+    def deco(func):
+        name = func.__name__
+        methods = (name,) if method is True else (method,) if isinstance(method, str) else tuple(method or ())
+        if name in _PUBLIC:
+            raise ValueError(f"public op {name!r} is declared twice")
+        _PUBLIC[name] = Public(name, func, op, methods, tuple(operators), tuple(roperators), functional, export)
+        if spec is not None:
+            if spec.call is None:
+                spec.call = func
+            composite(name, spec)
+        elif op is not None and getattr(op, "spec", None) is not None:
+            if op.spec.call is None:
+                op.spec.call = func
+            op.spec.name = op.spec.name or name
+        return func
+    return deco
+
+
+def public_ops() -> dict[str, Public]:
+    """Every public op record, by name."""
+    return dict(_PUBLIC)

@@ -5,6 +5,7 @@ import backends
 from backends import Backend
 
 from .errors import GraphError
+from .grad_mode import is_grad_enabled
 
 _np = backends.cpu.xp            # host array module, only for dtype objects and host copies
 _FLOAT_KINDS = "fc"
@@ -162,10 +163,6 @@ class Tensor:
     def xp(self):
         return self._backend.xp
 
-    @property
-    def T(self) -> "Tensor":
-        return ops.transpose(self)
-
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -226,32 +223,6 @@ class Tensor:
         """Same data, cut from the graph (no copy)."""
         return _make(self.data, self._backend, False)
 
-    def to(self, device) -> "Tensor":
-        """This tensor on ``device`` (itself when already there); differentiable."""
-        be = backends.get_backend(device)
-        if be is self._backend:
-            return self
-        if self.creator is None:   # leaves move as leaves (e.g. parameters)
-            t = _make(be.asarray(self.data), be, self._rg)
-            return t
-        return ops.transfer(self, be)
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def cuda(self, index: int = 0) -> "Tensor":
-        return self.to(f"cuda:{index}")
-
-    def astype(self, dtype) -> "Tensor":
-        """Cast to ``dtype``; differentiable between floating dtypes."""
-        return ops.astype(self, dtype)
-
-    def double(self) -> "Tensor":
-        return self.astype("float64")
-
-    def float(self) -> "Tensor":
-        return self.astype("float32")
-
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         if not self._rg:
@@ -274,19 +245,8 @@ class Tensor:
             self.creator.watch(self)
         return _HookHandle(self._hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
-
-        Args:
-            gradient: upstream gradient, required unless ``self`` has one element.
-            retain_graph: keep the graph for another backward (default: ``create_graph``).
-            create_graph: record the backward pass, for higher-order gradients.
-        """
-        engine.backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
-
     # --- in place (under no_grad or on tensors outside the graph) -------------------------
     def _check_inplace(self, op: str, other=None) -> None:
-        from .function import is_grad_enabled
         if is_grad_enabled() and (self._rg or (isinstance(other, Tensor) and other._rg)):
             raise GraphError(f"{op}: in-place change of a tensor that {'requires' if self._rg else 'would need'} "
                              f"grad (shape {self.shape}); do it under no_grad() or use the out-of-place op")
@@ -359,18 +319,18 @@ class Tensor:
             raise type(e)(f"__setitem__: {e} (tensor shape {self.shape})") from e
         self._version += 1
 
-    _IOPS = {"+=": ("add", "add"), "-=": ("subtract", "sub"), "*=": ("multiply", "mul"), "/=": ("true_divide", "div")}
+    _IOPS = {"+=": ("add", "__add__"), "-=": ("subtract", "__sub__"), "*=": ("multiply", "__mul__"),
+             "/=": ("true_divide", "__truediv__")}
 
     def _iop(self, name, other):
         """``x op= y``: in place outside the graph; recorded out of place (Python rebinds) inside it."""
-        from .function import is_grad_enabled
         ufunc, op = self._IOPS[name]
         if is_grad_enabled():
             if self._rg and self.creator is None:
                 raise GraphError(f"in-place {name} on a leaf tensor that requires grad (shape {self.shape}); "
                                  "wrap it in no_grad()")
             if self._rg or (isinstance(other, Tensor) and other._rg):
-                return getattr(ops, op)(self, other)
+                return getattr(self, op)(other)
         return self._inplace(name, ufunc, other)
 
     def __iadd__(self, other):
@@ -384,55 +344,6 @@ class Tensor:
 
     def __itruediv__(self, other):
         return self._iop("/=", other)
-
-    # --- operators ----------------------------------------------------------------------
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.div(other, self)
-
-    def __pow__(self, other):
-        return ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return ops.abs(self)
-
-    def __getitem__(self, index):
-        return ops.getitem(self, index)
 
     # comparisons give boolean tensors outside the graph
     def _compare(self, other, name):
@@ -459,96 +370,14 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # --- op methods ---------------------------------------------------------------------
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def sin(self):
-        return ops.sin(self)
-
-    def cos(self):
-        return ops.cos(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def abs(self):
-        return ops.abs(self)
-
-    def clip(self, min=None, max=None):
-        return ops.clip(self, min, max)
-
-    def maximum(self, other):
-        return ops.maximum(self, other)
-
-    def minimum(self, other):
-        return ops.minimum(self, other)
-
-    def matmul(self, other):
-        return ops.matmul(self, other)
-
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis, keepdims)
-
-    def var(self, axis=None, keepdims=False, ddof=0):
-        return ops.var(self, axis, keepdims, ddof)
-
-    def std(self, axis=None, keepdims=False, ddof=0):
-        return ops.std(self, axis, keepdims, ddof)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        return ops.logsumexp(self, axis, keepdims)
-
-    def softmax(self, axis=-1):
-        return ops.softmax(self, axis)
-
-    def log_softmax(self, axis=-1):
-        return ops.log_softmax(self, axis)
+    # Operators (+, @, [], ...) and op methods (exp, sum, reshape, to, backward, ...) are attached by
+    # autograd/methods.py from the public-op records: Tensor sits below the ops and imports none of them.
 
     def argmax(self, axis=None, keepdims=False):
         return _make(self.xp.argmax(self.data, axis=axis, keepdims=keepdims), self._backend, False)
 
     def argmin(self, axis=None, keepdims=False):
         return _make(self.xp.argmin(self.data, axis=axis, keepdims=keepdims), self._backend, False)
-
-    def reshape(self, *shape):
-        return ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
-
-    def transpose(self, *axes):
-        return ops.transpose(self, *axes)
-
-    def broadcast_to(self, shape):
-        return ops.broadcast_to(self, shape)
-
-    def squeeze(self, axis=None):
-        return ops.squeeze(self, axis)
-
-    def unsqueeze(self, axis):
-        return ops.unsqueeze(self, axis)
-
-    def flatten(self, start_axis=0):
-        return ops.flatten(self, start_axis)
 
 
 class _HookHandle:
@@ -558,7 +387,3 @@ class _HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
-
-
-from . import ops  # noqa: E402  (ops and the engine import Tensor from this module)
-from . import engine  # noqa: E402

@@ -7,7 +7,7 @@ used for RReLU's random slopes), ELU, SiLU (Swish) and softplus.
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import as_tensor, const
 from .unary import exp, sigmoid
@@ -101,11 +101,13 @@ class Softplus(Function):
         return gy * sigmoid(x * self.beta if self.beta != 1 else x)
 
 
+@public(LeakyRelu)
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else ``negative_slope``·x."""
     return LeakyRelu.apply(x, negative_slope=float(negative_slope))
 
 
+@public(PRelu, functional=True)
 def prelu(x: Tensor, weight) -> Tensor:
     """Parametric ReLU: x where x > 0, else weight·x.
 
@@ -123,16 +125,19 @@ def prelu(x: Tensor, weight) -> Tensor:
     return PRelu.apply(x, weight)
 
 
+@public(Elu)
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x where x > 0, else alpha·(eˣ − 1)."""
     return Elu.apply(x, alpha=float(alpha))
 
 
+@public(Silu)
 def silu(x: Tensor) -> Tensor:
     """x·σ(x), also called Swish."""
     return Silu.apply(x)
 
 
+@public(Softplus)
 def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
     """log(1 + e^(βx)) / β, a smooth ReLU."""
     return Softplus.apply(x, beta=float(beta))

@@ -6,7 +6,7 @@ reduces them to each input's shape (once, centrally).
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import const, pair
 
@@ -180,26 +180,32 @@ class Clip(Function):
         return gy * const(inside.astype(gy.dtype), gy)
 
 
+@public(Add, operators=('__add__',), roperators=('__radd__',))
 def add(x, y) -> Tensor:
     return Add.apply(*pair(x, y))
 
 
+@public(Sub, operators=('__sub__',), roperators=('__rsub__',))
 def sub(x, y) -> Tensor:
     return Sub.apply(*pair(x, y))
 
 
+@public(Mul, operators=('__mul__',), roperators=('__rmul__',))
 def mul(x, y) -> Tensor:
     return Mul.apply(*pair(x, y))
 
 
+@public(Div, operators=('__truediv__',), roperators=('__rtruediv__',))
 def div(x, y) -> Tensor:
     return Div.apply(*pair(x, y))
 
 
+@public(Neg, operators=('__neg__',))
 def neg(x) -> Tensor:
     return Neg.apply(x)
 
 
+@public(operators=('__pow__',), roperators=('__rpow__',))
 def pow(x, y) -> Tensor:
     """``x ** y``; a Python-number exponent uses the faster constant-power op."""
     if isinstance(x, Tensor) and isinstance(y, (int, float)) and not isinstance(y, bool):
@@ -207,14 +213,17 @@ def pow(x, y) -> Tensor:
     return Pow.apply(*pair(x, y))
 
 
+@public(Maximum, method=True)
 def maximum(x, y) -> Tensor:
     return Maximum.apply(*pair(x, y))
 
 
+@public(Minimum, method=True)
 def minimum(x, y) -> Tensor:
     return Minimum.apply(*pair(x, y))
 
 
+@public(Where)
 def where(cond, x, y) -> Tensor:
     """Elementwise ``x`` where ``cond`` else ``y`` (NumPy broadcasting)."""
     like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else cond
@@ -229,6 +238,7 @@ def where(cond, x, y) -> Tensor:
     return Where.apply(cond, x, y)
 
 
+@public(Clip, method=True)
 def clip(x, min=None, max=None) -> Tensor:
     """Limit values to ``[min, max]`` (either may be None)."""
     if min is None and max is None:

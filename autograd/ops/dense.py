@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from .linalg import matmul
 from .reduction import sum as _sum
@@ -57,6 +57,7 @@ class Linear(Function):
         return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
 
 
+@public(Linear, functional=True)
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` in one fused node (PyTorch's ``F.linear``); weight is (out, in)."""
     if bias is None:

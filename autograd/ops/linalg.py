@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import pair
 from .shape import transpose, unsqueeze
@@ -45,6 +45,7 @@ class MatMul(Function):
         return matmul(gy, _mT(y)), matmul(_mT(x), gy)
 
 
+@public(MatMul, method=True, operators=('__matmul__',), roperators=('__rmatmul__',))
 def matmul(x, y) -> Tensor:
     return MatMul.apply(*pair(x, y))
 

@@ -7,7 +7,7 @@ labels, float labels, probabilities outside [0, 1]) and apply the reduction
 from __future__ import annotations
 
 from ..function import Function, is_grad_enabled
-from ..spec import OpSpec, composite
+from ..spec import OpSpec, composite, public
 from ..tensor import Tensor, _make
 from ._util import as_tensor, const
 from .activation import softplus
@@ -181,6 +181,7 @@ class SoftmaxCrossEntropy(Function):
         return gx, gt
 
 
+@public(SoftmaxCrossEntropy)
 def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
                           label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of softmax(logits) against class indices or class probabilities (PyTorch's rules).
@@ -318,6 +319,7 @@ def _as_weight(w, like: Tensor) -> Tensor:
     return w if w.dtype == like.dtype else w.astype(like.dtype)
 
 
+@public(BinaryCrossEntropy)
 def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy on probabilities ``input`` in [0, 1] (logs clamped at −100 like PyTorch).
 
@@ -344,6 +346,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     return _reduce(loss, reduction)
 
 
+@public()
 def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reduction: str = "mean",
                                      pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in the stable form (1 − y)·x + l·softplus(−x), l = 1 + (pos_weight − 1)·y.

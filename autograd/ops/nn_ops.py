@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import require_float
 
@@ -55,11 +55,13 @@ class LogSoftmax(Function):
         return gy - exp(self.output()) * gy.sum(axis=self.axis, keepdims=True)
 
 
+@public(Softmax, method=True)
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     require_float(x, "softmax")
     return Softmax.apply(x, axis=axis)
 
 
+@public(LogSoftmax, method=True)
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     require_float(x, "log_softmax")
     return LogSoftmax.apply(x, axis=axis)

@@ -5,7 +5,7 @@ Channels are axis 1; statistics are taken over every other axis (N, and H, W, ..
 from __future__ import annotations
 
 from ..function import Function, is_grad_enabled
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import const
 from .reduction import mean as _mean
@@ -112,6 +112,7 @@ class BatchNorm(Function):
         return const(gx, like), const((g * xhat).sum(axis=axes), like), const(g.sum(axis=axes), like)
 
 
+@public(BatchNorm)
 def batch_norm_train(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5,
                      stats: dict | None = None) -> Tensor:
     """Normalise ``x`` with its own batch statistics over every axis but 1, then scale and shift.

@@ -13,7 +13,7 @@ The backward is written in Tensor ops, so it differentiates again (double backwa
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import const
 from .linalg import matmul
@@ -82,6 +82,7 @@ class RNNLayer(Function):
         return dA, reshape(dh, (N, Hn)), dW
 
 
+@public(RNNLayer)
 def rnn_layer(a: Tensor, h0: Tensor, w: Tensor, nonlinearity: str = "tanh") -> Tensor:
     """All hidden states of an Elman layer given its input projections ``a`` (T, N, H), ``h0`` (N, H), W_hh (H, H)."""
     if nonlinearity not in ("tanh", "relu"):

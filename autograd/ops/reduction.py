@@ -4,7 +4,7 @@ from __future__ import annotations
 import builtins
 
 from ..function import Function
-from ..spec import OpSpec, composite
+from ..spec import OpSpec, composite, public
 from ..tensor import Tensor
 from ._util import const, keepdims_shape, normalize_axes, require_float
 from .shape import broadcast_to, reshape
@@ -123,29 +123,35 @@ class LogSumExp(_Reduction):
         return _restore(gy, self) * exp(self.inputs[0] - y)
 
 
+@public(Sum, method=True)
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (None: all)."""
     return Sum.apply(x, axis=axis, keepdims=keepdims)
 
 
+@public(Mean, method=True)
 def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
+@public(Max, method=True)
 def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Largest values over ``axis`` (values only, as in NumPy)."""
     return Max.apply(x, axis=axis, keepdims=keepdims)
 
 
+@public(Min, method=True)
 def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return Min.apply(x, axis=axis, keepdims=keepdims)
 
 
+@public(LogSumExp, method=True)
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     require_float(x, "logsumexp")
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
+@public(method=True)
 def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance, ``ddof=0`` by default as in NumPy: Σ(x - x̄)² / max(0, n - ddof).
 
@@ -159,6 +165,7 @@ def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     return sum(dev * dev, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof) if n > ddof else float("inf"))
 
 
+@public(method=True)
 def std(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Standard deviation: √var; d/dx is 0 where var is 0 (a constant input), PyTorch's convention.
 

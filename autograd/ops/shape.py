@@ -1,11 +1,13 @@
 """Shape, layout, indexing and dtype/device ops. Their gradients move values back, never compute."""
 from __future__ import annotations
 
-import math
 import operator
 
+import backends
+
+from ..core import broadcast_to, sum_to  # noqa: F401  (public here: the engine's core ops)
 from ..function import Function
-from ..spec import OpSpec, composite
+from ..spec import OpSpec, composite, public
 from ..tensor import Tensor, _make
 from ._util import normalize_axis
 
@@ -71,67 +73,6 @@ class Transpose(Function):
         for i, a in enumerate(self.axes):
             inv[a % ndim] = i
         return transpose(gy, *inv)
-
-
-def _broadcast_sample(d):
-    target = d.shape(max_dims=3)
-    # a source shape broadcastable to target: drop leading dims, set some dims to 1
-    src = list(target[d.int(0, len(target)):])
-    for i in range(len(src)):
-        if d.bool():
-            src[i] = 1
-    return [d.array(tuple(src))], {"shape": target}
-
-
-_SMALL = 4096
-
-
-class BroadcastTo(Function):
-    """f = x broadcast to a shape;  df/dx = sum over the broadcast axes."""
-    needs_inputs = False
-    spec = OpSpec(ref=lambda np, x, shape: np.broadcast_to(x, shape), sample=_broadcast_sample,
-                  call=lambda x, shape: broadcast_to(x, shape))
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        if math.prod(self.shape) <= _SMALL:   # a copy is cheaper than NumPy's broadcast_to for tiny arrays
-            out = self.xp.empty(self.shape, x.dtype)
-            out[...] = x
-            return out
-        return self.xp.broadcast_to(x, self.shape)
-
-    def backward(self, gy):
-        return sum_to(gy, self.in_shape)
-
-
-def _sum_to_sample(d):
-    [x], kw = _broadcast_sample(d)
-    return [d.array(kw["shape"])], {"shape": x.shape}
-
-
-def _sum_to_ref(np, x, shape):
-    lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
-
-
-class SumTo(Function):
-    """f = x summed down to a shape it broadcasts from (the adjoint of broadcast_to);  df/dx: broadcast back."""
-    needs_inputs = False
-    spec = OpSpec(ref=_sum_to_ref, sample=_sum_to_sample, call=lambda x, shape: sum_to(x, shape))
-
-    def forward(self, x):
-        shape = tuple(self.shape)
-        self.in_shape = x.shape
-        lead = x.ndim - len(shape)
-        if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:])):
-            raise ValueError(f"shape {x.shape} cannot be summed to {shape}")
-        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-        y = x.sum(axis=axes, keepdims=True) if axes else x
-        return y.reshape(shape) if lead else y
-
-    def backward(self, gy):
-        return broadcast_to(gy, self.in_shape)
 
 
 def _concat_sample(d):
@@ -304,13 +245,18 @@ class Transfer(Function):
         return gy.to(self.backend)
 
 
-def reshape(x: Tensor, shape) -> Tensor:
+@public(Reshape, method=True)
+def reshape(x: Tensor, *shape) -> Tensor:
+    """``x`` with a new shape: ``reshape(x, (2, 3))`` or ``x.reshape(2, 3)`` (one ``-1`` is inferred)."""
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = shape[0]
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape=shape)
 
 
+@public(Transpose, method=True)
 def transpose(x: Tensor, *axes) -> Tensor:
     """Permute axes (NumPy's meaning: no axes reverses them)."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -318,21 +264,7 @@ def transpose(x: Tensor, *axes) -> Tensor:
     return Transpose.apply(x, axes=tuple(axes) if axes else None)
 
 
-def broadcast_to(x: Tensor, shape) -> Tensor:
-    shape = tuple(shape)
-    if shape == x.shape:
-        return x
-    return BroadcastTo.apply(x, shape=shape)
-
-
-def sum_to(x: Tensor, shape) -> Tensor:
-    """Sum ``x`` down to ``shape`` (the adjoint of ``broadcast_to``)."""
-    shape = tuple(shape)
-    if shape == x.shape:
-        return x
-    return SumTo.apply(x, shape=shape)
-
-
+@public(Concat)
 def concat(tensors, axis: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
@@ -343,6 +275,7 @@ def concat(tensors, axis: int = 0) -> Tensor:
     return Concat.apply(*tensors, axis=axis)
 
 
+@public()
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join along a new axis."""
     tensors = list(tensors)
@@ -355,6 +288,7 @@ def stack(tensors, axis: int = 0) -> Tensor:
     return concat([unsqueeze(t, ax) for t in tensors], axis=ax)
 
 
+@public(Split)
 def split(x: Tensor, indices_or_sections, axis: int = 0) -> list:
     """NumPy's ``split``: equal sections (an int) or cut points (a sequence)."""
     if not isinstance(indices_or_sections, int):
@@ -362,6 +296,7 @@ def split(x: Tensor, indices_or_sections, axis: int = 0) -> list:
     return list(Split.apply(x, indices_or_sections=indices_or_sections, axis=axis))
 
 
+@public(method=True)
 def squeeze(x: Tensor, axis=None) -> Tensor:
     """Remove size-1 axes (all of them, or those named)."""
     if axis is None:
@@ -373,12 +308,14 @@ def squeeze(x: Tensor, axis=None) -> Tensor:
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
+@public(method=True)
 def unsqueeze(x: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis`` (of the result)."""
     ax = normalize_axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:ax] + (1,) + x.shape[ax:])
 
 
+@public(method=True)
 def flatten(x: Tensor, start_axis: int = 0) -> Tensor:
     """Merge axes from ``start_axis`` on into one."""
     ax = normalize_axis(start_axis, max(x.ndim, 1), "flatten") if x.ndim else 0
@@ -388,6 +325,7 @@ def flatten(x: Tensor, start_axis: int = 0) -> Tensor:
     return reshape(x, x.shape[:ax] + (n,))
 
 
+@public(Pad)
 def pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
     """Constant padding, ``pad_width`` as in ``numpy.pad`` (an int, a pair, or one pair per axis)."""
     if isinstance(pad_width, int):
@@ -401,6 +339,7 @@ def pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
     return Pad.apply(x, pad_width=pad_width, value=value)
 
 
+@public(GetItem, operators=('__getitem__',))
 def getitem(x: Tensor, index) -> Tensor:
     if isinstance(index, Tensor):
         index = index.data
@@ -411,6 +350,7 @@ def getitem(x: Tensor, index) -> Tensor:
     return GetItem.apply(x, index=index)
 
 
+@public(Cast, method=True)
 def astype(x: Tensor, dtype) -> Tensor:
     dtype = x.xp.dtype(dtype)
     if dtype == x.dtype:
@@ -420,8 +360,21 @@ def astype(x: Tensor, dtype) -> Tensor:
     return Cast.apply(x, dtype=dtype)
 
 
+@public(Transfer)
 def transfer(x: Tensor, backend) -> Tensor:
     return Transfer.apply(x, target=backend)
+
+
+@public(method=True, export=False)
+def to(x: Tensor, device) -> Tensor:
+    """``x`` on ``device`` (itself when already there); differentiable. Leaves move as leaves (parameters stay
+    leaves on the new device)."""
+    be = backends.get_backend(device)
+    if be is x.device:
+        return x
+    if x.creator is None:
+        return _make(be.asarray(x.data), be, x.requires_grad)
+    return transfer(x, be)
 
 
 composite("stack", OpSpec(ref=lambda np, *xs, axis: np.stack(xs, axis=axis),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec
+from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import const
 
@@ -121,37 +121,46 @@ class Abs(Function):
         return gy * const(self.xp.sign(self.inputs[0].data), gy)
 
 
+@public(Exp, method=True)
 def exp(x) -> Tensor:
     return Exp.apply(x)
 
 
+@public(Log, method=True)
 def log(x) -> Tensor:
     return Log.apply(x)
 
 
+@public(Sqrt, method=True)
 def sqrt(x) -> Tensor:
     return Sqrt.apply(x)
 
 
+@public(Sin, method=True)
 def sin(x) -> Tensor:
     return Sin.apply(x)
 
 
+@public(Cos, method=True)
 def cos(x) -> Tensor:
     return Cos.apply(x)
 
 
+@public(Tanh, method=True, functional=True)
 def tanh(x) -> Tensor:
     return Tanh.apply(x)
 
 
+@public(Sigmoid, method=True, functional=True)
 def sigmoid(x) -> Tensor:
     return Sigmoid.apply(x)
 
 
+@public(Relu, method=True)
 def relu(x) -> Tensor:
     return Relu.apply(x)
 
 
+@public(Abs, method=True, operators=('__abs__',))
 def abs(x) -> Tensor:
     return Abs.apply(x)

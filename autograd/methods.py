@@ -1,0 +1,65 @@
+"""Tensor's operators and op methods, attached in one place from one declared table.
+
+``Tensor`` sits below the ops and the engine and imports neither; this module, above both, completes it.
+The table is the public-op records (``@public(..., method=..., operators=...)`` beside each op, see
+``autograd/spec.py``) plus the few methods below that are spelled in terms of other ops.
+"""
+from __future__ import annotations
+
+from . import ops
+from .engine import backward as _backward
+from .spec import public_ops
+from .tensor import Tensor
+
+
+def _swapped(func, name: str):
+    def method(self, other):
+        return func(other, self)
+    method.__name__ = name
+    method.__doc__ = f"``other {name}`` this tensor: ``{func.__name__}(other, self)``."
+    return method
+
+
+def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+    Args:
+        gradient: upstream gradient, required unless ``self`` has one element.
+        retain_graph: keep the graph for another backward (default: ``create_graph``).
+        create_graph: record the backward pass, for higher-order gradients.
+    """
+    _backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
+
+
+DERIVED = {
+    "backward": backward,
+    "T": property(lambda self: ops.transpose(self), doc="The transpose (axes reversed)."),
+    "double": lambda self: ops.astype(self, "float64"),
+    "float": lambda self: ops.astype(self, "float32"),
+    "cpu": lambda self: self.to("cpu"),
+    "cuda": lambda self, index=0: self.to(f"cuda:{index}"),
+    "__pos__": lambda self: self,
+}
+
+
+def table() -> dict:
+    """Every attribute this module gives Tensor: ``{name: function or property}``."""
+    out = {}
+    for rec in public_ops().values():
+        for name in rec.methods + rec.operators:
+            out[name] = rec.func
+        for name in rec.roperators:
+            out[name] = _swapped(rec.func, name)
+    clash = set(out) & set(DERIVED)
+    if clash:
+        raise RuntimeError(f"Tensor methods declared twice: {sorted(clash)}")
+    out.update(DERIVED)
+    return out
+
+
+def install() -> None:
+    for name, value in table().items():
+        setattr(Tensor, name, value)
+
+
+install()

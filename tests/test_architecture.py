@@ -1,0 +1,123 @@
+"""The house rules, checked on the source.
+
+- autograd/ has floors and no import circle: a module imports only modules on its own floor or below, at the
+  top of the file or inside a function alike (an import tucked into a function to dodge a loop is still an
+  edge here).
+"""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+AUTOGRAD = ROOT / "autograd"
+
+# Floors of autograd/, lowest first. A module may import from its own floor and the floors below only.
+FLOORS = [
+    {"errors", "grad_mode", "spec"},
+    {"tensor"},
+    {"function", "factories"},
+    {"core", "ops._util"},
+    {"engine"},
+    {"ops.*"},
+    {"gradcheck", "methods"},
+    {"audit", "debug", "graphviz", "testing"},
+    {"__init__"},
+]
+
+
+def _module_name(path: pathlib.Path) -> str:
+    rel = path.relative_to(AUTOGRAD).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _floor(name: str) -> int:
+    for i, floor in enumerate(FLOORS):
+        if name in floor or (name.startswith("ops.") and "ops.*" in floor and name not in FLOORS[3]) \
+                or (name == "ops" and "ops.*" in floor):
+            return i
+    raise AssertionError(f"autograd/{name}.py is on no floor: add it to FLOORS in {__file__}")
+
+
+def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
+    """autograd-internal module names an import statement reaches (relative or absolute)."""
+    out = []
+    if isinstance(node, ast.Import):
+        for a in node.names:
+            if a.name == "autograd" or a.name.startswith("autograd."):
+                out.append(a.name[len("autograd."):] if "." in a.name else "__init__")
+        return out
+    if node.level:
+        base = module.split(".")
+        is_pkg = (AUTOGRAD / module.replace(".", "/") / "__init__.py").exists() or module == "__init__"
+        base = base if is_pkg else base[:-1]
+        base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+        if module == "__init__":
+            base = []
+        prefix = ".".join(b for b in base if b != "__init__")
+        target = ".".join(p for p in (prefix, node.module or "") if p)
+    elif node.module and (node.module == "autograd" or node.module.startswith("autograd.")):
+        target = node.module[len("autograd."):] if "." in node.module else ""
+    else:
+        return out
+    names = [target] if target else []
+    for a in node.names:      # "from . import engine" / "from .ops import shape" import modules
+        cand = ".".join(p for p in (target, a.name) if p)
+        if (AUTOGRAD / (cand.replace(".", "/") + ".py")).exists() or (AUTOGRAD / cand.replace(".", "/")).is_dir():
+            names.append(cand)
+    return [n or "__init__" for n in names] or ["__init__"]
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in sorted(AUTOGRAD.rglob("*.py")):
+        name = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                deps |= {d for d in _resolve(name, node) if d != name}
+        graph[name] = deps
+    return graph
+
+
+def _cycle(graph) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def test_autograd_has_no_import_circle():
+    cycle = _cycle(import_graph())
+    assert cycle is None, "import circle in autograd/: " + " -> ".join(cycle)
+
+
+def test_autograd_imports_never_go_up_a_floor():
+    bad = []
+    for mod, deps in import_graph().items():
+        for d in deps:
+            if _floor(d) > _floor(mod):
+                bad.append(f"{mod} (floor {_floor(mod)}) imports {d} (floor {_floor(d)})")
+    assert not bad, "imports up a floor:\n" + "\n".join(sorted(bad))
