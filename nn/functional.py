@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import autograd as ag
 from autograd import Tensor
+from autograd.spec import OpSpec, composite, public_ops
 from autograd.ops._util import const
 from autograd.ops.activation import PRelu
 from autograd.ops.loss import _as_target, _check_reduction, _reduce
@@ -19,6 +20,13 @@ __all__ = ["linear", "relu", "leaky_relu", "prelu", "rrelu", "elu", "silu", "swi
            "softplus", "softmax", "log_softmax", "dropout", "batch_norm", "embedding", "one_hot", "flatten",
            "mse_loss", "half_mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "l2_penalty", "l1_penalty"]
+
+
+# Ops whose nn.functional form is the autograd one (same arguments): taken from their records, not rewritten.
+# (linear, prelu, sigmoid, tanh, binary_cross_entropy, binary_cross_entropy_with_logits, ...)
+_FROM_RECORDS = {rec.name: rec.func for rec in public_ops().values() if rec.functional}
+globals().update(_FROM_RECORDS)
+__all__ += sorted(set(_FROM_RECORDS) - set(__all__))
 
 
 def _rand(x: Tensor):
@@ -30,22 +38,12 @@ def _rand(x: Tensor):
 # --- dense and activations ----------------------------------------------------------------
 
 
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``input @ weight.T + bias`` (one fused node); weight is (out_features, in_features)."""
-    return ag.linear(input, weight, bias)
-
-
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return ag.relu(input)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return ag.leaky_relu(input, negative_slope)
-
-
-def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """x where x > 0 else weight·x; weight has 1 element or one per channel (axis 1)."""
-    return ag.prelu(input, weight)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
@@ -75,14 +73,6 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 swish = silu
-
-
-def sigmoid(input: Tensor) -> Tensor:
-    return ag.sigmoid(input)
-
-
-def tanh(input: Tensor) -> Tensor:
-    return ag.tanh(input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -320,18 +310,6 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
     return ag.sum(loss) * (1.0 / float(w.sum())) if float(w.sum()) else ag.sum(loss) * float("nan")
 
 
-def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
-    """−(y log p + (1 − y) log(1 − p)) on probabilities p in [0, 1] (logs clamped at −100)."""
-    return ag.binary_cross_entropy(input, target, weight=weight, reduction=reduction)
-
-
-def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reduction: str = "mean",
-                                     pos_weight=None) -> Tensor:
-    """Sigmoid + binary cross-entropy, stable for any logit: max(x, 0) − x·y + log(1 + e^(−|x|))."""
-    return ag.binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction,
-                                               pos_weight=pos_weight)
-
-
 def _param_list(params) -> list:
     if isinstance(params, Tensor):
         return [params]
@@ -415,3 +393,90 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
 __all__ += ["conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
             "adaptive_avg_pool2d"]
+
+
+# --- test specs: the composites above get the registry's generated tests (forward vs NumPy, float32 kept,
+# no mutation, gradcheck, gradgradcheck) like every autograd op; keys are "F.<name>" ---------------------------
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _np_reduce(np, v, reduction):
+    return np.mean(v) if reduction == "mean" else np.sum(v) if reduction == "sum" else v
+
+
+def _reduction_kw(d, shapes):
+    return {"reduction": d.choice(_REDUCTIONS)}
+
+
+def _apart(np, arrays, kink: float | None = None):
+    """Targets at least 0.2 from the inputs (|d| has a kink at 0) and, given ``kink``, |d| away from it too."""
+    x, t = arrays
+    off = np.where(t >= 0, t + 0.2, t - 0.2)
+    if kink is not None:
+        off = np.where(np.abs(np.abs(off) - kink) < 0.1, off * 1.3, off)
+    return [x, x + off]
+
+
+def _huber_ref(np, x, t, reduction, delta=1.0):
+    a = np.abs(x - t)
+    return _np_reduce(np, np.where(a < delta, 0.5 * a * a, delta * (a - 0.5 * delta)), reduction)
+
+
+def _nll_sample(d):
+    n, c = d.int(1, 4), d.int(1, 4)
+    x = d.array((n, c))
+    t = d.index_array(c, n) % c
+    return [x, t.astype("float64")], {"reduction": d.choice(_REDUCTIONS)}
+
+
+def _nll_ref(np, x, t, reduction):
+    return _np_reduce(np, -x[np.arange(len(t)), t.astype(np.int64)], reduction)
+
+
+def _bn_eval_sample(d):
+    c = d.int(1, 3)
+    shape = (d.int(1, 3), c) + (d.int(1, 3),) * d.int(0, 1)
+    return ([d.array(shape), d.array((c,)), d.array((c,), 0.2, 2.0), d.array((c,)), d.array((c,))],
+            {"eps": d.choice([1e-5, 0.1])})
+
+
+def _bn_eval_ref(np, x, rm, rv, w, b, eps):
+    s = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - rm.reshape(s)) / np.sqrt(rv.reshape(s) + eps) * w.reshape(s) + b.reshape(s)
+
+
+def _flatten_ref(np, x, start_dim, end_dim):
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def _flatten_kw(d, shapes):
+    n = len(shapes[0])
+    start = d.int(0, n - 1)
+    end = d.int(start, n - 1)
+    return {"start_dim": start - n * d.int(0, 1), "end_dim": end - n * d.int(0, 1)}
+
+
+_two = {"nargs": 2, "shapes": "same", "grad_inputs": (0,), "kwargs": _reduction_kw}
+composite("F.mse_loss", OpSpec(ref=lambda np, x, t, reduction: _np_reduce(np, (x - t) ** 2, reduction),
+                               call=lambda x, t, **kw: mse_loss(x, t, **kw), **_two))
+composite("F.half_mse_loss", OpSpec(ref=lambda np, x, t, reduction: _np_reduce(np, 0.5 * (x - t) ** 2, reduction),
+                                    call=lambda x, t, **kw: half_mse_loss(x, t, **kw), **_two))
+composite("F.l1_loss", OpSpec(ref=lambda np, x, t, reduction: _np_reduce(np, np.abs(x - t), reduction),
+                              call=lambda x, t, **kw: l1_loss(x, t, **kw), prepare=_apart, **_two))
+composite("F.huber_loss", OpSpec(ref=_huber_ref, call=lambda x, t, **kw: huber_loss(x, t, **kw),
+                                 prepare=lambda np, a: _apart(np, a, 1.0), **_two))
+composite("F.smooth_l1_loss", OpSpec(ref=_huber_ref, call=lambda x, t, **kw: smooth_l1_loss(x, t, **kw),
+                                     prepare=lambda np, a: _apart(np, a, 1.0), **_two))
+composite("F.nll_loss", OpSpec(ref=_nll_ref, sample=_nll_sample, grad_inputs=(0,),
+                               call=lambda x, t, **kw: nll_loss(x, t.astype("int64"), **kw)))
+composite("F.batch_norm (evaluation)", OpSpec(
+    ref=_bn_eval_ref, sample=_bn_eval_sample, grad_inputs=(0, 3, 4),
+    call=lambda x, rm, rv, w, b, eps: batch_norm(x, rm, rv, w, b, training=False, eps=eps)))
+composite("F.dropout (evaluation)", OpSpec(ref=lambda np, x: x, call=lambda x: dropout(x, 0.5, training=False)))
+composite("F.l2_penalty", OpSpec(ref=lambda np, a, b: 0.5 * (np.sum(a * a) + np.sum(b * b)), nargs=2,
+                                 shapes=lambda d: [d.shape(), d.shape()], call=lambda a, b: l2_penalty([a, b])))
+composite("F.l1_penalty", OpSpec(ref=lambda np, a, b: np.sum(np.abs(a)) + np.sum(np.abs(b)), nargs=2, avoid=(0.0,),
+                                 shapes=lambda d: [d.shape(), d.shape()], call=lambda a, b: l1_penalty([a, b])))
+composite("F.flatten", OpSpec(ref=_flatten_ref, shapes="min1dim", kwargs=_flatten_kw,
+                              call=lambda x, **kw: flatten(x, **kw)))

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd as ag
+import nn  # noqa: F401  (registers nn.functional's composite specs)
 import backends
 from autograd.testing import check_cross_backend, samples
 

@@ -6,11 +6,13 @@ gradgradcheck where the spec declares second order.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd as ag
+import nn  # noqa: F401  (registers nn.functional's composite specs)
 from autograd.function import registry
 from autograd.testing import check_forward, check_gradients, check_second_order, samples
 
@@ -57,3 +59,20 @@ def test_every_public_op_of_the_design_is_present():
              "var std logsumexp softmax log_softmax reshape transpose broadcast_to concat stack split squeeze "
              "unsqueeze pad").split()
     assert all(callable(getattr(ag, n, None)) for n in names), [n for n in names if not hasattr(ag, n)]
+
+
+def test_every_public_name_comes_from_its_record():
+    """ag.<name>, its Tensor methods and operators and its nn.functional name are the one function declared
+    with @public beside the op, so they cannot drift apart."""
+    import nn.functional as F
+    x, y = ag.tensor([1.0, 2.0]), ag.tensor([3.0, 5.0])
+    for rec in ag.public_ops().values():
+        if rec.export:
+            assert getattr(ag, rec.name) is rec.func, rec.name
+        for m in rec.methods + rec.operators:
+            assert getattr(ag.Tensor, m) is rec.func, f"Tensor.{m} is not {rec.name}"
+        for m in rec.roperators:
+            np.testing.assert_array_equal(getattr(x, m)(y).numpy(), rec.func(y, x).numpy(), err_msg=m)
+        if rec.functional:
+            assert getattr(F, rec.name) is rec.func, f"nn.functional.{rec.name}"
+    assert ag.public_ops()["add"].roperators == ("__radd__",)

@@ -319,7 +319,7 @@ def _as_weight(w, like: Tensor) -> Tensor:
     return w if w.dtype == like.dtype else w.astype(like.dtype)
 
 
-@public(BinaryCrossEntropy)
+@public(BinaryCrossEntropy, functional=True)
 def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy on probabilities ``input`` in [0, 1] (logs clamped at −100 like PyTorch).
 
@@ -346,7 +346,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     return _reduce(loss, reduction)
 
 
-@public()
+@public(functional=True)
 def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reduction: str = "mean",
                                      pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in the stable form (1 − y)·x + l·softplus(−x), l = 1 + (pos_weight − 1)·y.
