@@ -21,10 +21,10 @@ from . import ops
 from . import methods  # noqa: F401  (gives Tensor its operators and op methods)
 from backends import DeviceError, device, set_default_device, cuda_available
 
-_np = __import__("backends").cpu.xp
-float16, float32, float64 = _np.float16, _np.float32, _np.float64
-int32, int64, bool_ = _np.int32, _np.int64, _np.bool_
-del _np
+from backends import host as _host
+float16, float32, float64 = _host.float16, _host.float32, _host.float64
+int32, int64, bool_ = _host.int32, _host.int64, _host.bool_
+del _host
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward",
            "grad", "gradcheck", "gradgradcheck", "GradcheckError", "GraphError", "AxisError", "DeviceError",

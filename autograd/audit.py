@@ -65,7 +65,7 @@ def _loss_value(model, loss_fn, x, y) -> Tensor:
 
 def _directions(params, n: int, seed: int) -> list[list]:
     """``n`` random unit directions over all ``params`` (drawn on the host, moved to each parameter's device)."""
-    rng = backends.cpu.xp.random.default_rng(seed)
+    rng = backends.host.random.default_rng(seed)
     out = []
     for _ in range(n):
         parts = [rng.standard_normal(p.shape) for p in params]

@@ -11,7 +11,7 @@ def _be(device):
 
 
 def _dt(dtype):
-    return get_default_dtype() if dtype is None else backends.cpu.xp.dtype(dtype)
+    return get_default_dtype() if dtype is None else backends.host.dtype(dtype)
 
 
 def _leaf(array, be, requires_grad):
@@ -43,7 +43,7 @@ def from_numpy(array) -> Tensor:
     Raises:
         TypeError: ``array`` is not a NumPy ndarray, or its dtype is not bool, integer or floating.
     """
-    nd = backends.cpu.xp.ndarray
+    nd = backends.host.ndarray
     if not isinstance(array, nd):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__module__}."
                         f"{type(array).__name__}; use ag.tensor (copies) or ag.as_tensor for other data")
@@ -63,7 +63,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """
     if isinstance(data, Tensor):
         be = data._backend if device is None else backends.get_backend(device)
-        if be is data._backend and (dtype is None or data.dtype == backends.cpu.xp.dtype(dtype)):
+        if be is data._backend and (dtype is None or data.dtype == backends.host.dtype(dtype)):
             return data
         src = data.data if be is data._backend else be.asarray(data.data)
         return _make(src if dtype is None else src.astype(dtype), be, False)

@@ -7,7 +7,7 @@ from backends import Backend
 from .errors import GraphError
 from .grad_mode import is_grad_enabled
 
-_np = backends.cpu.xp            # host array module, only for dtype objects and host copies
+_np = backends.host            # host array module, only for dtype objects and host copies
 _FLOAT_KINDS = "fc"
 
 
@@ -161,7 +161,13 @@ class Tensor:
 
     @property
     def xp(self):
+        """The array module of the tensor's device (``numpy`` or ``cupy``)."""
         return self._backend.xp
+
+    @property
+    def version(self) -> int:
+        """How many times the tensor was changed in place; backward compares it with the value saved."""
+        return self._version
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -281,6 +287,25 @@ class Tensor:
 
     def div_(self, other):
         return self._inplace("div_", "true_divide", other)
+
+    def mark_modified(self) -> "Tensor":
+        """Record an in-place change made to ``.data`` outside the Tensor API (an ``out=`` ufunc on ``t.data``,
+        ``t.data[...] = v``), so a backward that saved this tensor detects it. The in-place methods
+        (``add_``, ``copy_``, ``fill_``, ``set_``, ``x[i] = v``) do this themselves."""
+        self._version += 1
+        return self
+
+    def set_(self, data) -> "Tensor":
+        """Make ``data`` (a NumPy or CuPy array) this tensor's array, keeping the object, its grad and graph
+        role: how ``Module.to``/``astype`` move and cast parameters in place. The device follows the array."""
+        if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+            raise TypeError(f"set_: expected a NumPy or CuPy array, got {type(data).__name__}")
+        if self._rg and data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"set_: a tensor that requires grad needs floating data, got dtype {data.dtype}")
+        self.data = data
+        self._backend = backends.backend_of(data)
+        self._version += 1
+        return self
 
     def copy_(self, other):
         self._check_inplace("copy_", other)

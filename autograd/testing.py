@@ -36,7 +36,7 @@ from .gradcheck import gradcheck, gradgradcheck
 from .engine import backward
 from .spec import OpSpec
 
-np = backends.cpu.xp     # host NumPy: references and drawn values live on the host
+np = backends.host     # host NumPy: references and drawn values live on the host
 
 __all__ = ["Drawer", "shapes", "broadcastable_shapes", "arrays", "axes", "dtypes", "devices", "samples",
            "check_forward", "check_gradients", "check_second_order", "check_cross_backend", "check_function",

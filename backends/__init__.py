@@ -20,11 +20,16 @@ from typing import Iterator
 from .base import Backend, DeviceError
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "cpu",
+__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "cpu", "host",
            "default_device", "set_default_device", "device", "cuda_available",
            "parse_device"]
 
 cpu = NumpyBackend()
+# NumPy as the host array module: the one name through which autograd/ and nn/ do host-side work (dtype
+# objects, checkpoint files, finite differences in float64, test draws). Device data never goes through it
+# implicitly: host copies are explicit (``Backend.to_host``, ``Tensor.numpy()``); tests/test_backend_seam.py
+# lists every place that uses it.
+host = cpu.xp
 _cuda_backends: dict[int, Backend] = {}
 _cuda_lock = threading.Lock()     # two threads asking for a new GPU at once create one backend, not two
 

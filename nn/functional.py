@@ -5,7 +5,7 @@
     loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
 
 Random functions (``dropout``, ``rrelu`` in training) draw from the input's
-backend generator (``x._backend.rng``), seeded by ``ag.manual_seed``.
+backend generator (``x.device.rng``), seeded by ``ag.manual_seed``.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ __all__ += sorted(set(_FROM_RECORDS) - set(__all__))
 def _rand(x: Tensor):
     """Uniform [0, 1) samples shaped like ``x`` from its backend's generator (float32 for half precision)."""
     dt = x.dtype if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8) else ag.float32
-    return x._backend.rng.random(x.shape, dtype=dt)
+    return x.device.rng.random(x.shape, dtype=dt)
 
 
 # --- dense and activations ----------------------------------------------------------------
@@ -177,7 +177,7 @@ def _ema(buf: Tensor, value, momentum: float) -> None:
     d = buf.data
     d *= 1.0 - momentum
     d += (value * momentum).astype(d.dtype, copy=False)
-    buf._version += 1
+    buf.mark_modified()
 
 
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -186,7 +186,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     Positions equal to ``padding_idx`` contribute no gradient.
     """
     idx = input.data if isinstance(input, Tensor) else input
-    idx = weight._backend.asarray(idx)
+    idx = weight.device.asarray(idx)
     n = weight.shape[0]
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
@@ -292,7 +292,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
         raise ValueError(f"{op}: target shape {t.shape} does not match input shape {input.shape}")
     if x.ndim > 2:
         x = ag.reshape(ag.transpose(x, *((0,) + tuple(range(2, x.ndim)) + (1,))), (-1, c))
-    y = x._backend.asarray(t.data).reshape(-1)
+    y = x.device.asarray(t.data).reshape(-1)
     valid = y != ignore_index
     if y.size and bool((valid & ((y < 0) | (y >= c))).any()):
         raise IndexError(f"{op}: target label {int(y[valid & ((y < 0) | (y >= c))][0])} is out of range for "
@@ -300,7 +300,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
     ys = x.xp.where(valid, y, 0)
     w = valid.astype(x.dtype)
     if weight is not None:
-        warr = (weight.data if isinstance(weight, Tensor) else x._backend.asarray(weight)).astype(x.dtype)
+        warr = (weight.data if isinstance(weight, Tensor) else x.device.asarray(weight)).astype(x.dtype)
         w = w * warr[ys]
     loss = -x[x.xp.arange(x.shape[0]), ys] * const(w, x)
     if reduction == "none":

@@ -1,7 +1,7 @@
 """Parameter initialisers (PyTorch's ``torch.nn.init`` names and formulas).
 
 Each fills its tensor in place without recording a graph, draws from the
-tensor's own backend generator (``t._backend.rng``, so CuPy tensors are filled
+tensor's own backend generator (``t.device.rng``, so CuPy tensors are filled
 on the GPU) and bumps the tensor's version. Seed with :func:`seed` (or
 ``ag.manual_seed``) for bit-for-bit reproducible runs on the CPU.
 """
@@ -80,14 +80,14 @@ def _draw_dtype(tensor):
 def _write(tensor: Tensor, values) -> Tensor:
     with ag.no_grad():
         tensor.data[...] = values
-        tensor._version += 1
+        tensor.mark_modified()
     return tensor
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
     _check(tensor, "uniform_")
-    r = tensor._backend.rng.random(tensor.shape, dtype=_draw_dtype(tensor))
+    r = tensor.device.rng.random(tensor.shape, dtype=_draw_dtype(tensor))
     r *= b - a
     r += a
     return _write(tensor, r)
@@ -96,7 +96,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std²)."""
     _check(tensor, "normal_")
-    r = tensor._backend.rng.standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
+    r = tensor.device.rng.standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
     r *= std
     r += mean
     return _write(tensor, r)
@@ -105,7 +105,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
     """Fill with N(mean, std²) restricted to [a, b] (values outside are redrawn)."""
     _check(tensor, "trunc_normal_")
-    rng = tensor._backend.rng
+    rng = tensor.device.rng
     xp = tensor.xp
     r = rng.standard_normal(tensor.shape, dtype=_draw_dtype(tensor)) * std + mean
     for _ in range(100):

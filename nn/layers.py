@@ -260,7 +260,7 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             nbt = self.num_batches_tracked
             nbt.data += 1
-            nbt._version += 1
+            nbt.mark_modified()
             if self.momentum is None:       # cumulative moving average
                 momentum = 1.0 / int(nbt.item())
         if self.training or self.running_mean is None:      # batch statistics (updating running ones in training)

@@ -279,13 +279,13 @@ class Module:
                     backends.parse_device(device)
                 except backends.DeviceError:
                     try:                                # to("float64")
-                        backends.cpu.xp.dtype(device)
+                        backends.host.dtype(device)
                     except TypeError:
                         raise backends.DeviceError(f"Module.to: {device!r} is neither a device ('cpu', 'cuda', "
                                                    "'cuda:N') nor a dtype") from None
                     device, dtype = None, device
         be = backends.get_backend(device) if device is not None else None
-        dt = None if dtype is None else backends.cpu.xp.dtype(dtype)
+        dt = None if dtype is None else backends.host.dtype(dtype)
         if dt is not None and dt.kind != "f":
             raise TypeError(f"Module.to/astype: only floating dtypes are allowed, got {dt}")
         for t in self._tensors():
@@ -378,7 +378,7 @@ class Module:
         with ag.no_grad():
             for t, arr in prepared:
                 t.data[...] = arr
-                t._version += 1
+                t.mark_modified()
         return IncompatibleKeys(missing, unexpected)
 
     # --- calling ----------------------------------------------------------------------------
@@ -394,9 +394,9 @@ class Module:
             if like is None:
                 return ag.as_tensor(x)
             if hasattr(x, "dtype"):
-                x = ag.as_tensor(x, device=like._backend)
+                x = ag.as_tensor(x, device=like.device)
             else:
-                return ag.tensor(x, dtype=like.dtype, device=like._backend)
+                return ag.tensor(x, dtype=like.dtype, device=like.device)
         if like is not None and x.data.dtype != like.data.dtype:
             hint = f" or the layer with .astype('{x.dtype}')" if x.data.dtype.kind == "f" else ""
             raise TypeError(f"{self!r}: expected {what} of dtype {like.dtype} (the dtype of its parameters), got "
@@ -460,10 +460,10 @@ class _Handle:
 
 def _as_array(value, like: Tensor):
     """``value`` (Tensor, NumPy/CuPy array, array-like) as an array on ``like``'s device with its dtype."""
-    be = like._backend
+    be = like.device
     src = value.data if isinstance(value, Tensor) else value
     if not hasattr(src, "shape"):
-        src = backends.cpu.xp.asarray(src)
+        src = backends.host.asarray(src)
     arr = be.asarray(src)
     return arr.astype(like.dtype, copy=False)
 
@@ -472,7 +472,7 @@ def _move(t: Tensor, be, dtype) -> None:
     """Put ``t``'s data on backend ``be`` and/or cast it to ``dtype``, keeping the object (and its grad)."""
     data = t.data
     changed = False
-    if be is not None and be is not t._backend:
+    if be is not None and be is not t.device:
         data = be.asarray(data)
         changed = True
     if dtype is not None and data.dtype.kind == "f" and data.dtype != dtype:
@@ -480,16 +480,13 @@ def _move(t: Tensor, be, dtype) -> None:
         changed = True
     if not changed:
         return
-    t.data = data
-    if be is not None:
-        t._backend = be
-    t._version += 1
+    t.set_(data)
     if t.grad is not None:
         g = t.grad
-        garr = (be.asarray(g.data) if be is not None and be is not g._backend else g.data)
+        garr = (be.asarray(g.data) if be is not None and be is not g.device else g.data)
         if dtype is not None and garr.dtype.kind == "f":
             garr = garr.astype(dtype, copy=False)
-        t.grad = ag.as_tensor(garr, device=be if be is not None else g._backend)
+        t.grad = ag.as_tensor(garr, device=be if be is not None else g.device)
 
 
 class Sequential(Module):

@@ -53,8 +53,8 @@ def _init_uniform(module: Module, hidden_size: int) -> None:
     k = 1.0 / math.sqrt(hidden_size)
     with ag.no_grad():
         for p in module.parameters():
-            p.data[...] = p._backend.rng.uniform(-k, k, p.shape).astype(p.dtype)
-            p._version += 1
+            p.data[...] = p.device.rng.uniform(-k, k, p.shape).astype(p.dtype)
+            p.mark_modified()
 
 
 class RNNBase(Module):

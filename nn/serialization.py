@@ -43,7 +43,7 @@ from .parameter import Parameter
 
 __all__ = ["save", "load", "CheckpointError", "MAX_DEPTH", "MAX_BYTES", "STALE_TEMP_SECONDS"]
 
-_np = backends.cpu.xp          # host-side file format (nn/ never imports NumPy directly)
+_np = backends.host          # host-side file format (nn/ never imports NumPy directly)
 _FORMAT = "xpgrad-checkpoint"
 _VERSION = 1
 _STRUCT = "__structure__"
@@ -178,7 +178,7 @@ class _Encoder:
         if isinstance(x, _SCALARS):
             return x
         if isinstance(x, Tensor):
-            key = self._store(x, x._backend.to_host(x.data))
+            key = self._store(x, x.device.to_host(x.data))
             return {"__tensor__": key, "requires_grad": bool(x.requires_grad), "parameter": isinstance(x, Parameter)}
         if _is_array(x):
             return {"__ndarray__": self._store(x, backends.backend_of(x).to_host(x))}

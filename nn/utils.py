@@ -61,12 +61,12 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return ag.tensor(0.0)
-    be = grads[0]._backend
+    be = grads[0].device
     xp = be.xp
     with ag.no_grad(), be.activate():
         norms = []
         for g in grads:
-            a = g.data if g._backend is be else be.asarray(g._backend.to_host(g.data))
+            a = g.data if g.device is be else be.asarray(g.device.to_host(g.data))
             norms.append(_vector_norm(xp, a, norm_type))
         total = _vector_norm(xp, xp.stack(norms), norm_type)
         if error_if_nonfinite and not bool(xp.isfinite(total)):
@@ -78,8 +78,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
         g = p.grad
         if g is None:
             continue
-        c = coef if g._backend is be else g._backend.asarray(be.to_host(coef))
-        with g._backend.activate():
+        c = coef if g.device is be else g.device.asarray(be.to_host(coef))
+        with g.device.activate():
             p.grad = ag.as_tensor(g.data * c.astype(g.dtype, copy=False))
     return ag.as_tensor(total)
 
@@ -98,5 +98,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         g = p.grad
         if g is None:
             continue
-        with g._backend.activate():
+        with g.device.activate():
             p.grad = ag.as_tensor(g.xp.clip(g.data, -clip_value, clip_value))

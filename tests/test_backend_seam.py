@@ -32,7 +32,8 @@ def _chain(node) -> list[str]:
 
 
 def _is_host_module(chain: list[str]) -> bool:
-    return chain[-2:] == ["cpu", "xp"]          # backends.cpu.xp: NumPy on purpose
+    """``backends.host`` (NumPy for host-side work, on purpose) or its spelling ``backends.cpu.xp``."""
+    return chain[-2:] in (["backends", "host"], ["cpu", "xp"])
 
 
 def xp_attribute_uses() -> dict[str, set[str]]:
@@ -118,10 +119,12 @@ def host_uses() -> set[tuple[str, str]]:
         if rel.startswith(("backends/", "nn/data/")) or rel in HOST_FILES:
             continue
         aliases = set()
-        for node in ast.walk(tree):           # module-level names bound to backends.cpu.xp
+        for node in ast.walk(tree):           # names bound to the host module: x = backends.host; from backends import host
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute) \
                     and _is_host_module(_chain(node.value)):
                 aliases |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            if isinstance(node, ast.ImportFrom) and node.module == "backends":
+                aliases |= {a.asname or a.name for a in node.names if a.name == "host"}
 
         def visit(node, scope):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
