@@ -38,12 +38,24 @@ def _rand(x: Tensor):
 # --- dense and activations ----------------------------------------------------------------
 
 
+def _result(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    """``inplace=True`` (PyTorch's in-place activations): write ``out`` into ``input`` and return ``input`` when
+    no graph is recorded through it; inside a recorded graph an op cannot overwrite its own input, so the result
+    is ``out``, a new tensor with the same values (use the returned tensor in both cases)."""
+    if not inplace or out is input or (input.requires_grad and ag.is_grad_enabled()):
+        return out
+    input.data[...] = out.data
+    input.mark_modified()
+    return input
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return ag.relu(input)
+    """max(x, 0); ``inplace`` as described in :func:`_result`."""
+    return _result(input, ag.relu(input), inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return ag.leaky_relu(input, negative_slope)
+    return _result(input, ag.leaky_relu(input, negative_slope), inplace)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
@@ -56,20 +68,20 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if not 0 <= lower <= upper:
         raise ValueError(f"rrelu: need 0 <= lower <= upper, got lower={lower}, upper={upper}")
     if not training:
-        return ag.leaky_relu(input, (lower + upper) / 2)
+        return _result(input, ag.leaky_relu(input, (lower + upper) / 2), inplace)
     slope = _rand(input)
     slope *= upper - lower
     slope += lower
-    return PRelu.apply(input, const(slope.astype(input.dtype, copy=False), input))
+    return _result(input, PRelu.apply(input, const(slope.astype(input.dtype, copy=False), input)), inplace)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return ag.elu(input, alpha)
+    return _result(input, ag.elu(input, alpha), inplace)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x·σ(x) (Swish)."""
-    return ag.silu(input)
+    return _result(input, ag.silu(input), inplace)
 
 
 swish = silu
@@ -122,11 +134,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if not training or p == 0.0:
         return input
     if p == 1.0:
-        return input * 0.0
+        return _result(input, input * 0.0, inplace)
     keep = _rand(input) >= p
     mask = keep.astype(input.dtype)
     mask *= 1.0 / (1.0 - p)
-    return input * const(mask, input)
+    return _result(input, input * const(mask, input), inplace)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight=None, bias=None,

@@ -358,3 +358,22 @@ def test_float32_model_stays_float32():
     loss.backward()
     assert loss.dtype == np.float32
     assert all(p.grad.dtype == np.float32 for p in model.parameters())
+
+
+def test_inplace_activations_write_into_their_input_outside_a_graph():
+    import nn.functional as F
+    for fn, module in ((F.relu, nn.ReLU(inplace=True)), (lambda x, inplace: F.elu(x, 1.0, inplace),
+                                                          nn.ELU(inplace=True))):
+        x = ag.tensor([-1.0, 2.0])
+        v = x.version
+        y = fn(x, inplace=True)
+        assert y is x and x.version == v + 1 and x.numpy()[1] == 2.0 and x.numpy()[0] <= 0
+        x2 = ag.tensor([-1.0, 2.0])
+        assert module(x2) is x2
+        leaf = ag.tensor([-1.0, 2.0], requires_grad=True)       # recorded: a new tensor, the input untouched
+        out = fn(leaf, inplace=True)
+        assert out is not leaf and leaf.numpy()[0] == -1.0
+        out.sum().backward()
+        assert leaf.grad is not None
+    x = ag.tensor([-1.0, 2.0])
+    assert F.relu(x) is not x and x.numpy()[0] == -1.0            # default: out of place
