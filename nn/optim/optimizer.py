@@ -2,7 +2,8 @@
 
 Subclasses give their defaults, check a group's hyperparameters (``_check_group``), create a parameter's
 state (``_init_state``) and write the update (``_update``), which runs in place on the raw arrays of the
-parameter's backend with ufuncs and ``out=`` (DESIGN §3). The base class does the bookkeeping:
+parameter's backend with ufuncs and ``out=`` (DESIGN §3), or with one fused kernel per parameter on the GPU
+(``backend.fused``: SGD, Adam, AdamW). The base class does the bookkeeping:
 
 - ``step`` first checks every gradient (type, shape, dtype, device) and every hyperparameter, and creates
   missing state, so a failing step raises before any parameter is changed;
@@ -229,11 +230,12 @@ class Optimizer:
         with ag.no_grad():
             for group, hp, items in work:
                 for p, g in items:
-                    if p._backend.kind == "cpu":
-                        self._update(p.data, g.data, self.state[p], hp, self._tmp(p), p.xp)
+                    be = p._backend
+                    if be.kind == "cpu":
+                        self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
                     else:
-                        with p._backend.activate():
-                            self._update(p.data, g.data, self.state[p], hp, self._tmp(p), p.xp)
+                        with be.activate():
+                            self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
                     p._version += 1
         return loss
 
@@ -241,8 +243,9 @@ class Optimizer:
         """The initial state of parameter ``p`` (subclasses)."""
         return {}
 
-    def _update(self, param, grad, state: dict, hp: dict, tmp: list, xp) -> None:
-        """Update the array ``param`` in place from ``grad`` (subclasses); ``tmp`` holds scratch arrays."""
+    def _update(self, param, grad, state: dict, hp: dict, tmp: list, be) -> None:
+        """Update the array ``param`` in place from ``grad`` (subclasses); ``tmp`` holds scratch arrays, ``be`` is
+        the parameter's backend (``be.xp`` its array module, ``be.fused`` its fused updates)."""
         raise NotImplementedError
 
     @staticmethod

@@ -39,27 +39,15 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update(self, param, grad, state, hp, tmp, xp) -> None:
-        g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
-        mu = hp["momentum"]
-        if mu != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                state["momentum_buffer"] = buf = ag.Tensor(g.copy())
-                b = buf.data
-            else:
-                b = buf.data
-                xp.multiply(b, mu, out=b)
-                if hp["dampening"] != 0:
-                    xp.multiply(g, 1.0 - hp["dampening"], out=tmp[1])
-                    xp.add(b, tmp[1], out=b)
-                else:
-                    xp.add(b, g, out=b)
-            if hp["nesterov"]:
-                xp.multiply(b, mu, out=tmp[1])
-                xp.add(tmp[1], g, out=tmp[1])
-                g = tmp[1]
-            else:
-                g = b
-        xp.multiply(g, hp["lr"], out=tmp[1])
-        xp.subtract(param, tmp[1], out=param)
+    def _update(self, param, grad, state, hp, tmp, be) -> None:
+        first = False
+        buf = None
+        if hp["momentum"] != 0:
+            b = state.get("momentum_buffer")
+            if b is None:       # the buffer starts as the (decayed) gradient: filled by the update
+                state["momentum_buffer"] = b = ag.Tensor(be.xp.empty_like(param))
+                first = True
+            buf = b.data
+        be.fused.sgd_update(param, grad, buf, tmp, lr=hp["lr"], momentum=hp["momentum"],
+                            dampening=hp["dampening"], weight_decay=hp["weight_decay"], nesterov=hp["nesterov"],
+                            first=first)
