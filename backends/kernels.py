@@ -146,7 +146,8 @@ _XENT = r"""
 // ---- softmax cross-entropy with integer labels ---------------------------------------------
 // x: (rows, cols) logits; labels: (rows,) int64, ignore_index marks rows that count nothing.
 // Forward, one block per row: m = max_c x, s = sum_c exp(x - m),
-//   loss = (log s - (x[y] - m)) * valid   (y replaced by 0 on ignored rows, like the NumPy path)
+//   loss = (log s - (x[y] - m)) * valid   (y replaced by 0 on ignored rows, like the NumPy path; NaN for a
+//                                          label outside [0, cols), which the callers rule out beforehand)
 //   lse  = m + log s                      (double, kept for the backward)
 template <typename T>
 __device__ void xent_fwd(const T* x, const long long* labels, T* loss, double* lse,
@@ -163,8 +164,10 @@ __device__ void xent_fwd(const T* x, const long long* labels, T* loss, double* l
         if (threadIdx.x == 0) {
             long long y = labels[r];
             bool valid = y != ignore_index;
-            double zy = (double)xr[valid ? y : 0] - m;
-            loss[r] = (T)((log(s) - zy) * (valid ? 1.0 : 0.0));
+            bool in_range = y >= 0 && y < cols;                   // callers check; never read out of bounds
+            double zy = (double)xr[valid && in_range ? y : 0] - m;
+            double nan = __longlong_as_double((long long)0x7ff8000000000000ULL);
+            loss[r] = (T)(valid && !in_range ? nan : (log(s) - zy) * (valid ? 1.0 : 0.0));
             lse[r] = m + log(s);
         }
     }
