@@ -86,6 +86,11 @@ _FLOATS = ("float32", "float64")
 _i64, _i32, _f64 = numpy.int64, numpy.int32, numpy.float64
 
 
+def _ptr(a) -> int:
+    """Device address of a CuPy array's first element."""
+    return a.data.ptr
+
+
 def _blocks(n: int) -> int:
     return min((n + BLOCK - 1) // BLOCK, _MAX_GRID)
 
@@ -241,40 +246,90 @@ class CupyFused(ArrayFused):
             return gx, None, None
         return gx, sum_gx, sum_g
 
-    # --- optimizer updates: one kernel per parameter, in place -------------------------------------
+    # --- optimizer updates: one kernel for all parameters of a group, in place ------------------------
     @staticmethod
-    def _in_place_ok(param, *state) -> bool:
-        return param.dtype.name in _FLOATS and param.size > 0 and all(
-            a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous for a in (param,) + state)
+    def _group_ok(params, grads, *state_lists) -> bool:
+        """One float dtype; every state array like its parameter and C-contiguous (updated in place)."""
+        dt = params[0].dtype
+        if dt.name not in _FLOATS:
+            return False
+        for i, p in enumerate(params):
+            if p.dtype != dt or not p.flags.c_contiguous or grads[i].shape != p.shape or grads[i].dtype != dt:
+                return False
+            for states in state_lists:
+                a = states[i]
+                if a is not None and (a.dtype != dt or a.shape != p.shape or not a.flags.c_contiguous):
+                    return False
+        return True
+
+    @staticmethod
+    def _table(entries, sizes):
+        """The int64 launch table: k + 1 offsets, then each tensor's entries (pointers or flags)."""
+        k = len(sizes)
+        width = len(entries[0])
+        table = numpy.empty(k + 1 + width * k, numpy.int64)
+        table[0] = 0
+        numpy.cumsum(sizes, out=table[1:k + 1])
+        table[k + 1:] = numpy.asarray(entries, numpy.int64).reshape(-1)
+        return cupy.asarray(table), int(table[k])
 
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, tmp, *, step: int, lr: float,
                     betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
-        state = (exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if max_exp_avg_sq is not None else ())
-        if not self._in_place_ok(param, *state) or grad.shape != param.shape or grad.dtype != param.dtype:
-            return super().adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, tmp, step=step, lr=lr,
-                                       betas=betas, eps=eps, weight_decay=weight_decay, decoupled=decoupled)
-        T = param.dtype.type
+        self.adam_update_group([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], [tmp], steps=[step],
+                               lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, decoupled=decoupled)
+
+    def adam_update_group(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, tmps, *, steps, lr: float,
+                          betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
+        live = [i for i, p in enumerate(params) if p.size]
+        if not live:
+            return
+        amsgrad = max_exp_avg_sqs[live[0]] is not None
+        if not self._group_ok(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs) or \
+                any((max_exp_avg_sqs[i] is not None) != amsgrad for i in live):
+            for i in range(len(params)):      # the formulas, parameter by parameter
+                ArrayFused.adam_update(self, params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i],
+                                       tmps[i], step=steps[i], lr=lr, betas=betas, eps=eps,
+                                       weight_decay=weight_decay, decoupled=decoupled)
+            return
+        dt = params[live[0]].dtype
+        T = dt.type
         lr, wd, eps = float(lr), float(weight_decay), float(eps)
         b1, b2 = float(betas[0]), float(betas[1])
-        bc1 = 1.0 - b1 ** step
-        bc2_sqrt = math.sqrt(1.0 - b2 ** step)
-        vmax = max_exp_avg_sq if max_exp_avg_sq is not None else exp_avg_sq     # not read without AMSGrad
-        grad = cupy.ascontiguousarray(grad)
-        self._launch("adam", param.dtype, _blocks(param.size),
-                     (param, grad, exp_avg, exp_avg_sq, vmax, _i64(param.size), T(b1), T(1.0 - b1), T(b2),
-                      T(1.0 - b2), T(wd), T(1.0 - lr * wd), T(eps), T(lr / bc1), T(bc2_sqrt), _i32(decoupled),
-                      _i32(wd != 0), _i32(max_exp_avg_sq is not None)))
+        keep = [cupy.ascontiguousarray(grads[i]) for i in live]       # alive until the launch is queued
+        entries = [(_ptr(params[i]), _ptr(g), _ptr(exp_avgs[i]), _ptr(exp_avg_sqs[i]),
+                    _ptr(max_exp_avg_sqs[i]) if amsgrad else 0) for i, g in zip(live, keep)]
+        coef = numpy.empty(2 * len(live), dt)
+        for j, i in enumerate(live):
+            coef[2 * j] = lr / (1.0 - b1 ** steps[i])
+            coef[2 * j + 1] = math.sqrt(1.0 - b2 ** steps[i])
+        table, total = self._table(entries, [params[i].size for i in live])
+        self._launch("adam_multi", dt, _blocks(total),
+                     (table, cupy.asarray(coef), _i32(len(live)), _i64(total), T(b1), T(1.0 - b1), T(b2),
+                      T(1.0 - b2), T(wd), T(1.0 - lr * wd), T(eps), _i32(decoupled), _i32(wd != 0), _i32(amsgrad)))
 
     def sgd_update(self, param, grad, buf, tmp, *, lr: float, momentum: float, dampening: float,
                    weight_decay: float, nesterov: bool, first: bool) -> None:
-        state = (buf,) if buf is not None else ()
-        if not self._in_place_ok(param, *state) or grad.shape != param.shape or grad.dtype != param.dtype \
-                or (momentum != 0) != (buf is not None):
-            return super().sgd_update(param, grad, buf, tmp, lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, first=first)
-        T = param.dtype.type
+        self.sgd_update_group([param], [grad], [buf], [tmp], firsts=[first], lr=lr, momentum=momentum,
+                              dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+
+    def sgd_update_group(self, params, grads, bufs, tmps, *, firsts, lr: float, momentum: float,
+                         dampening: float, weight_decay: float, nesterov: bool) -> None:
+        live = [i for i, p in enumerate(params) if p.size]
+        if not live:
+            return
         mu, damp, wd = float(momentum), float(dampening), float(weight_decay)
-        grad = cupy.ascontiguousarray(grad)
-        self._launch("sgd", param.dtype, _blocks(param.size),
-                     (param, grad, buf if buf is not None else param, _i64(param.size), T(lr), T(wd), T(mu),
-                      T(1.0 - damp), _i32(wd != 0), _i32(mu != 0), _i32(damp != 0), _i32(nesterov), _i32(first)))
+        if not self._group_ok(params, grads, bufs) or any((bufs[i] is not None) != (mu != 0) for i in live):
+            for i in range(len(params)):
+                ArrayFused.sgd_update(self, params[i], grads[i], bufs[i], tmps[i], lr=lr, momentum=momentum,
+                                      dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                                      first=firsts[i])
+            return
+        dt = params[live[0]].dtype
+        T = dt.type
+        keep = [cupy.ascontiguousarray(grads[i]) for i in live]
+        entries = [(_ptr(params[i]), _ptr(g), _ptr(bufs[i]) if mu != 0 else 0, int(bool(firsts[i])))
+                   for i, g in zip(live, keep)]
+        table, total = self._table(entries, [params[i].size for i in live])
+        self._launch("sgd_multi", dt, _blocks(total),
+                     (table, _i32(len(live)), _i64(total), T(lr), T(wd), T(mu), T(1.0 - damp), _i32(wd != 0),
+                      _i32(mu != 0), _i32(damp != 0), _i32(nesterov)))

@@ -191,3 +191,20 @@ class ArrayFused:
                 g = b
         xp.multiply(g, lr, out=tmp[1])
         xp.subtract(param, tmp[1], out=param)
+
+    # --- the same for all parameters of an optimizer group (one kernel launch on the GPU) ----------
+    def adam_update_group(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, tmps, *, steps, lr: float,
+                          betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
+        """:meth:`adam_update` for each parameter; lists of arrays (``max_exp_avg_sqs`` entries None without
+        AMSGrad), ``steps`` the step count of each parameter."""
+        for i in range(len(params)):
+            self.adam_update(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], tmps[i],
+                             step=steps[i], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                             decoupled=decoupled)
+
+    def sgd_update_group(self, params, grads, bufs, tmps, *, firsts, lr: float, momentum: float,
+                         dampening: float, weight_decay: float, nesterov: bool) -> None:
+        """:meth:`sgd_update` for each parameter; ``bufs`` entries None without momentum, ``firsts`` flags."""
+        for i in range(len(params)):
+            self.sgd_update(params[i], grads[i], bufs[i], tmps[i], lr=lr, momentum=momentum, dampening=dampening,
+                            weight_decay=weight_decay, nesterov=nesterov, first=firsts[i])

@@ -10,7 +10,8 @@ Conventions every kernel follows (and the launchers in ``cupy_backend`` rely on)
 - arrays are C-contiguous, sizes and indices are ``long long`` (launch with ``numpy.int64``), flags ``int``
   (``numpy.int32``), scalars of the array's type ``T`` (``numpy.float32`` / ``numpy.float64``), except ``eps``
   of the batch-norm statistics, which is ``double``;
-- elementwise kernels use grid-stride loops, so any grid size covers any ``n``;
+- elementwise kernels use grid-stride loops, so any grid size covers any ``n``; the optimizer kernels update
+  all parameters of a group in one launch, finding each element's tensor in a table of offsets and pointers;
 - row kernels (softmax cross-entropy) use one block per row and per-channel kernels (batch norm) one block per
   channel, both striding over rows/channels by ``gridDim.x``; their block size may be any value up to 1024 and
   they need ``blockDim.x * sizeof(double)`` bytes of dynamic shared memory;
@@ -294,70 +295,98 @@ XG_BN(double, _f64)
 """
 
 _OPTIM = r"""
-// ---- optimizer updates, in place, one thread per element -------------------------------------
-// Each line repeats one NumPy operation of the reference (nn/optim via backends/fused.py) in the same
-// order with the same scalars (rounded to T by the caller), so the results agree with NumPy's.
+// ---- optimizer updates: one launch for all parameters of a group, in place ---------------------
+// Each line repeats one NumPy operation of the reference (backends/fused.py) in the same order with the same
+// scalars (rounded to T by the caller), so the results agree with NumPy's.
+//
+// table (int64, on the device): k + 1 offsets (offsets[0] = 0, offsets[k] = total, strictly increasing: no
+// empty tensor), then `width` entries per tensor: pointers to its arrays and, for SGD, a flag.
+// Thread i updates element i - offsets[j] of tensor j, offsets[j] <= i < offsets[j + 1].
+__device__ __forceinline__ int xg_tensor_of(const long long* offsets, int k, long long i) {
+    int lo = 0, hi = k - 1;                 // largest j with offsets[j] <= i
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (offsets[mid] <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
 
-// Adam / AdamW (decoupled), optional AMSGrad. step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t),
-// decay = 1 - lr * wd (AdamW). vmax is read only when amsgrad.
+// Adam / AdamW (decoupled), optional AMSGrad. Entries per tensor: p, g, m, v, vmax (vmax read only when
+// amsgrad). coef per tensor: step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) (t: the tensor's step);
+// decay = 1 - lr * wd (AdamW).
 template <typename T>
-__device__ void adam(T* p, const T* g, T* m, T* v, T* vmax, long long n, T b1, T one_minus_b1, T b2,
-                     T one_minus_b2, T wd, T decay, T eps, T step_size, T bc2_sqrt, int decoupled, int has_wd,
-                     int amsgrad) {
-    XG_GRID_STRIDE(i, n) {
-        T pi = p[i];
-        T gi = g[i];
+__device__ void adam_multi(const long long* table, const T* coef, int k, long long total, T b1, T one_minus_b1,
+                           T b2, T one_minus_b2, T wd, T decay, T eps, int decoupled, int has_wd, int amsgrad) {
+    XG_GRID_STRIDE(i, total) {
+        int j = xg_tensor_of(table, k, i);
+        long long e = i - table[j];
+        const long long* ent = table + (k + 1) + 5 * (long long)j;
+        T* p = (T*)ent[0];
+        const T* g = (const T*)ent[1];
+        T* m = (T*)ent[2];
+        T* v = (T*)ent[3];
+        T* vmax = (T*)ent[4];
+        T step_size = coef[2 * j], bc2_sqrt = coef[2 * j + 1];
+        T pi = p[e];
+        T gi = g[e];
         if (has_wd) {
             if (decoupled) pi = pi * decay;
             else gi = pi * wd + gi;
         }
-        T mi = m[i] * b1 + gi * one_minus_b1;
-        T vi = v[i] * b2 + (gi * gi) * one_minus_b2;
-        m[i] = mi;
-        v[i] = vi;
+        T mi = m[e] * b1 + gi * one_minus_b1;
+        T vi = v[e] * b2 + (gi * gi) * one_minus_b2;
+        m[e] = mi;
+        v[e] = vi;
         T den;
         if (amsgrad) {
-            T vm = xg_max(vmax[i], vi);
-            vmax[i] = vm;
+            T vm = xg_max(vmax[e], vi);
+            vmax[e] = vm;
             den = xg_sqrt(vm);
         } else {
             den = xg_sqrt(vi);
         }
         den = den / bc2_sqrt + eps;
-        p[i] = pi - (mi / den) * step_size;
+        p[e] = pi - (mi / den) * step_size;
     }
 }
 
-// SGD with optional weight decay and momentum (dampening, Nesterov). first: the buffer starts as the
-// (decayed) gradient. buf is read and written only when has_momentum.
+// SGD with optional weight decay and momentum (dampening, Nesterov). Entries per tensor: p, g, buf, first
+// (first != 0: the buffer starts as the decayed gradient). buf is read and written only when has_momentum.
 template <typename T>
-__device__ void sgd(T* p, const T* g, T* buf, long long n, T lr, T wd, T momentum, T one_minus_damp,
-                    int has_wd, int has_momentum, int has_damp, int nesterov, int first) {
-    XG_GRID_STRIDE(i, n) {
-        T pi = p[i];
-        T d = g[i];
+__device__ void sgd_multi(const long long* table, int k, long long total, T lr, T wd, T momentum,
+                          T one_minus_damp, int has_wd, int has_momentum, int has_damp, int nesterov) {
+    XG_GRID_STRIDE(i, total) {
+        int j = xg_tensor_of(table, k, i);
+        long long e = i - table[j];
+        const long long* ent = table + (k + 1) + 4 * (long long)j;
+        T* p = (T*)ent[0];
+        const T* g = (const T*)ent[1];
+        T* buf = (T*)ent[2];
+        bool first = ent[3] != 0;
+        T pi = p[e];
+        T d = g[e];
         if (has_wd) d = pi * wd + d;
         if (has_momentum) {
             T b;
             if (first) b = d;
-            else if (has_damp) b = buf[i] * momentum + d * one_minus_damp;
-            else b = buf[i] * momentum + d;
-            buf[i] = b;
+            else if (has_damp) b = buf[e] * momentum + d * one_minus_damp;
+            else b = buf[e] * momentum + d;
+            buf[e] = b;
             d = nesterov ? b * momentum + d : b;
         }
-        p[i] = pi - d * lr;
+        p[e] = pi - d * lr;
     }
 }
 
 #define XG_OPT(T, S) \
-extern "C" __global__ void adam##S(T* p, const T* g, T* m, T* v, T* vmax, long long n, T b1, T one_minus_b1, \
-        T b2, T one_minus_b2, T wd, T decay, T eps, T step_size, T bc2_sqrt, int decoupled, int has_wd, \
-        int amsgrad) \
-    { adam<T>(p, g, m, v, vmax, n, b1, one_minus_b1, b2, one_minus_b2, wd, decay, eps, step_size, bc2_sqrt, \
-              decoupled, has_wd, amsgrad); } \
-extern "C" __global__ void sgd##S(T* p, const T* g, T* buf, long long n, T lr, T wd, T momentum, \
-        T one_minus_damp, int has_wd, int has_momentum, int has_damp, int nesterov, int first) \
-    { sgd<T>(p, g, buf, n, lr, wd, momentum, one_minus_damp, has_wd, has_momentum, has_damp, nesterov, first); }
+extern "C" __global__ void adam_multi##S(const long long* table, const T* coef, int k, long long total, T b1, \
+        T one_minus_b1, T b2, T one_minus_b2, T wd, T decay, T eps, int decoupled, int has_wd, int amsgrad) \
+    { adam_multi<T>(table, coef, k, total, b1, one_minus_b1, b2, one_minus_b2, wd, decay, eps, decoupled, has_wd, \
+                    amsgrad); } \
+extern "C" __global__ void sgd_multi##S(const long long* table, int k, long long total, T lr, T wd, T momentum, \
+        T one_minus_damp, int has_wd, int has_momentum, int has_damp, int nesterov) \
+    { sgd_multi<T>(table, k, total, lr, wd, momentum, one_minus_damp, has_wd, has_momentum, has_damp, nesterov); }
 
 XG_OPT(float, _f32)
 XG_OPT(double, _f64)
@@ -376,7 +405,7 @@ KERNELS = {
                     "silu_bwd"),
     "softmax_xent": ("xent_fwd", "xent_bwd"),
     "batch_norm": ("bn_stats", "bn_apply", "bn_bwd_reduce", "bn_bwd_apply"),
-    "optim": ("adam", "sgd"),
+    "optim": ("adam_multi", "sgd_multi"),
 }
 
 

@@ -7,8 +7,9 @@ Four layers, from what runs everywhere to what needs a GPU:
 2. the NumPy implementations (the reference of the kernels) against plain textbook formulas, hypothesis-drawn,
    float32 and float64, optimizer updates included;
 3. the CuPy launchers on an emulated device: every launch is checked against the kernel's C signature (argument
-   count, C types of scalars, dtypes and contiguity of pointers, grid and shared memory) and executed by a NumPy
-   transcription of the kernel body, then compared with the reference;
+   count, C types of scalars, dtypes and contiguity of pointers, grid and shared memory; the optimizers' tables
+   of offsets and pointers) and executed by a NumPy transcription of the kernel body, then compared with the
+   reference;
 4. on a GPU (skipped without one): each CuPy fused op against the NumPy one on the same inputs, including sizes
    that exercise the grid-stride loops and block reductions, and Adam/AdamW/SGD steps on cuda against cpu.
 """
@@ -310,12 +311,33 @@ def test_numpy_sgd_update_matches_textbook(dtype, pg, hp):
 _C_SCALARS = {"long long": np.int64, "int": np.int32, "float": np.float32, "double": np.float64}
 _C_POINTERS = {"float*": np.float32, "double*": np.float64, "long long*": np.int64}
 _SHARED_KERNELS = ("xent_fwd", "bn_stats", "bn_bwd_reduce")
-_ELEMENTWISE = kernels.KERNELS["activations"] + kernels.KERNELS["optim"]
+_ELEMENTWISE = kernels.KERNELS["activations"]
 
 
-def _emulate(name: str, a: dict) -> None:
-    """The kernel ``name`` (base name) in NumPy, written from its C body; pointers are flat views."""
-    if name == "sigmoid_fwd":
+def _emulate(name: str, a: dict, memory: dict) -> None:
+    """The kernel ``name`` (base name) in NumPy, written from its C body; pointers are flat views, and the
+    addresses in the optimizers' launch tables are looked up in ``memory``."""
+    if name in ("adam_multi", "sgd_multi"):
+        k, table = int(a["k"]), a["table"]
+        offsets = table[:k + 1]
+        assert offsets[0] == 0 and offsets[k] == a["total"] and (np.diff(offsets) > 0).all(), offsets
+        width = 5 if name == "adam_multi" else 4
+        assert table.size == k + 1 + width * k
+        for j in range(k):
+            ent = [int(e) for e in table[k + 1 + width * j: k + 1 + width * (j + 1)]]
+            n = int(offsets[j + 1] - offsets[j])
+            view = {}
+            keys = ("p", "g", "m", "v", "vmax") if name == "adam_multi" else ("p", "g", "buf")
+            for key, addr in zip(keys, ent):
+                view[key] = memory[addr][:n] if addr else None
+                assert addr == 0 or memory[addr].size >= n, f"{name}: tensor {j} {key} is too small"
+            scalars = {key: v for key, v in a.items() if not isinstance(v, np.ndarray)}
+            if name == "adam_multi":
+                view.update(step_size=a["coef"][2 * j], bc2_sqrt=a["coef"][2 * j + 1])
+            else:
+                view["first"] = ent[3]
+            _emulate(name[:-len("_multi")], {**scalars, **view}, memory)
+    elif name == "sigmoid_fwd":
         a["y"][:] = _sig(a["x"])
     elif name == "sigmoid_bwd":
         a["gx"][:] = a["gy"] * a["y"] * (1 - a["y"])
@@ -406,6 +428,13 @@ class _EmulatedDevice:
     def __init__(self):
         self.sigs = _signatures()
         self.launched = []
+        self.memory = {}
+
+    def address(self, a) -> int:
+        """Stands in for ``cupy_backend._ptr``: the array's address, remembered for the launch tables."""
+        assert a.flags.c_contiguous
+        self.memory[a.ctypes.data] = a.reshape(-1)
+        return a.ctypes.data
 
     def __call__(self, base, dtype, grid, args, shared=0):
         name = base + kernels.SUFFIX[np.dtype(dtype).name]
@@ -424,10 +453,10 @@ class _EmulatedDevice:
                 assert type(arg) is _C_SCALARS[ctype], f"{name}.{pname}: {type(arg).__name__} for {ctype}"
                 named[pname] = arg
         size = max(v.size for v in named.values() if isinstance(v, np.ndarray))
-        if "total" in named or base in _ELEMENTWISE:      # the element count covers the largest array
+        if base in _ELEMENTWISE or base in ("bn_apply", "bn_bwd_apply"):   # the count covers the largest array
             assert 0 < named.get("total", named.get("n")) == size, name
         self.launched.append(base)
-        _emulate(base, named)
+        _emulate(base, named, self.memory)
 
 
 @pytest.fixture
@@ -438,6 +467,7 @@ def emulated(monkeypatch):
     ArrayFused.__init__(fused, np)
     fused._device = contextlib.nullcontext()
     fused._launch = _EmulatedDevice()
+    monkeypatch.setattr(cupy_backend, "_ptr", fused._launch.address)
     return fused
 
 
@@ -511,6 +541,47 @@ def _all_fused_cases(dtype, seed, big=False):
                dict(lr=0.05, mu=0.9, damp=0.3, wd=0.01, nesterov=False),
                dict(lr=0.05, mu=0.8, damp=0.0, wd=0.05, nesterov=True)]:
         cases.append((f"sgd {hp}", lambda f, a, hp=hp: list(_run_sgd(f, _xp_of(a), a(p0), [a(g) for g in grads], hp))))
+    gshapes = [(2_000_000,), (1000, 1001), (0,), (1,)] if big else [(6, 7), (5,), (0,), (1,)]
+    gp0 = [arr(*sh, lo=-1, hi=1) for sh in gshapes]
+    ggs = [[arr(*sh, lo=-1, hi=1) for sh in gshapes] for _ in range(3)]
+
+    def group_run(f, a, hp, kind):
+        """Three group updates; parameter 1 sits out the second, so step counts differ within the group."""
+        xp = _xp_of(a)
+        ps = [a(p) for p in gp0]
+        st1 = [xp.zeros_like(p) for p in ps]
+        st2 = [xp.zeros_like(p) for p in ps]
+        st3 = [xp.zeros_like(p) if hp.get("amsgrad") else None for p in ps]
+        bufs = [xp.empty_like(p) if hp.get("mu") else None for p in ps]
+        tmps = [[xp.empty_like(p), xp.empty_like(p)] for p in ps]
+        steps = [0] * len(ps)
+        for k in range(3):
+            sel = [i for i in range(len(ps)) if not (k == 1 and i == 1)]
+            pick = lambda lst: [lst[i] for i in sel]   # noqa: E731
+            gk = [a(g) for g in pick(ggs[k])]
+            if kind == "adam":
+                for i in sel:
+                    steps[i] += 1
+                f.adam_update_group(pick(ps), gk, pick(st1), pick(st2), pick(st3), pick(tmps), steps=pick(steps),
+                                    lr=hp["lr"], betas=(hp["b1"], hp["b2"]), eps=hp["eps"], weight_decay=hp["wd"],
+                                    decoupled=hp["decoupled"])
+            else:
+                firsts = [steps[i] == 0 for i in sel]
+                for i in sel:
+                    steps[i] += 1
+                f.sgd_update_group(pick(ps), gk, pick(bufs), pick(tmps), firsts=firsts, lr=hp["lr"],
+                                   momentum=hp["mu"], dampening=hp["damp"], weight_decay=hp["wd"],
+                                   nesterov=hp["nesterov"])
+        extra = st1 + st2 + [v for v in st3 if v is not None] if kind == "adam" else [b for b in bufs if b is not None]
+        return ps + extra
+
+    for hp in [dict(lr=1e-2, b1=0.9, b2=0.999, eps=1e-8, wd=0.1, amsgrad=False, decoupled=False),
+               dict(lr=1e-2, b1=0.8, b2=0.99, eps=1e-8, wd=0.2, amsgrad=True, decoupled=True)]:
+        cases.append((f"adam group {hp}", lambda f, a, hp=hp: group_run(f, a, hp, "adam")))
+    for hp in [dict(lr=0.1, mu=0.0, damp=0.0, wd=0.0, nesterov=False),
+               dict(lr=0.05, mu=0.9, damp=0.3, wd=0.01, nesterov=False),
+               dict(lr=0.05, mu=0.8, damp=0.0, wd=0.05, nesterov=True)]:
+        cases.append((f"sgd group {hp}", lambda f, a, hp=hp: group_run(f, a, hp, "sgd")))
     return cases
 
 
@@ -635,6 +706,9 @@ def test_cuda_optimizer_steps_equal_cpu(config, dtype):
         opt = getattr(optim, name)(ps, **kw)
         for k in range(5):
             for i, p in enumerate(ps):
+                if i == 3 and k % 2:          # no gradient: skipped, so step counts differ within the group
+                    p.grad = None
+                    continue
                 g = (np.sin(init[i] * (k + 1)) + 0.1 * k).astype(dtype)
                 # the first gradient is a transposed (non-contiguous) view
                 p.grad = ag.tensor(g.T.copy(), device=dev).T if i == 0 else ag.tensor(g, device=dev)

@@ -49,16 +49,28 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = ag.zeros_like(p)
         return state
 
-    def _update(self, param, grad, state, hp, tmp, be) -> None:
-        state["step"] += 1
-        vmax = None
-        if hp["amsgrad"]:
-            if "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
-            vmax = state["max_exp_avg_sq"].data
-        be.fused.adam_update(param, grad, state["exp_avg"].data, state["exp_avg_sq"].data, vmax, tmp,
-                             step=state["step"], lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
-                             weight_decay=hp["weight_decay"], decoupled=self._decoupled)
+    def _update_group(self, hp, items) -> None:
+        for (be, _), batch in self._batches(items).items():
+            params, grads, ms, vs, vmaxs, tmps, steps = [], [], [], [], [], [], []
+            for p, g in batch:
+                state = self.state[p]
+                state["step"] += 1
+                vmax = None
+                if hp["amsgrad"]:
+                    if "max_exp_avg_sq" not in state:
+                        state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
+                    vmax = state["max_exp_avg_sq"].data
+                params.append(p.data)
+                grads.append(g.data)
+                ms.append(state["exp_avg"].data)
+                vs.append(state["exp_avg_sq"].data)
+                vmaxs.append(vmax)
+                tmps.append(self._tmp(p))
+                steps.append(state["step"])
+            with be.activate():
+                be.fused.adam_update_group(params, grads, ms, vs, vmaxs, tmps, steps=steps, lr=hp["lr"],
+                                           betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"],
+                                           decoupled=self._decoupled)
 
 
 class AdamW(Adam):

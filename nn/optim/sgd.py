@@ -39,15 +39,26 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update(self, param, grad, state, hp, tmp, be) -> None:
-        first = False
-        buf = None
-        if hp["momentum"] != 0:
-            b = state.get("momentum_buffer")
-            if b is None:       # the buffer starts as the (decayed) gradient: filled by the update
-                state["momentum_buffer"] = b = ag.Tensor(be.xp.empty_like(param))
-                first = True
-            buf = b.data
-        be.fused.sgd_update(param, grad, buf, tmp, lr=hp["lr"], momentum=hp["momentum"],
-                            dampening=hp["dampening"], weight_decay=hp["weight_decay"], nesterov=hp["nesterov"],
-                            first=first)
+    def _update_group(self, hp, items) -> None:
+        momentum = hp["momentum"] != 0
+        for (be, _), batch in self._batches(items).items():
+            params, grads, bufs, tmps, firsts = [], [], [], [], []
+            for p, g in batch:
+                buf, first = None, False
+                if momentum:
+                    state = self.state[p]
+                    b = state.get("momentum_buffer")
+                    if b is None:     # the buffer starts as the (decayed) gradient: filled by the update
+                        with be.activate():
+                            state["momentum_buffer"] = b = ag.Tensor(be.xp.empty_like(p.data))
+                        first = True
+                    buf = b.data
+                params.append(p.data)
+                grads.append(g.data)
+                bufs.append(buf)
+                tmps.append(self._tmp(p))
+                firsts.append(first)
+            with be.activate():
+                be.fused.sgd_update_group(params, grads, bufs, tmps, firsts=firsts, lr=hp["lr"],
+                                          momentum=hp["momentum"], dampening=hp["dampening"],
+                                          weight_decay=hp["weight_decay"], nesterov=hp["nesterov"])
