@@ -16,7 +16,6 @@ Four layers, from what runs everywhere to what needs a GPU:
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 
 import numpy as np
@@ -691,7 +690,8 @@ OPTIM_CONFIGS = [
 
 @gpu
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("config", OPTIM_CONFIGS, ids=lambda c: c[0] + "-" + ",".join(f"{k}={v}" for k, v in c[1].items()))
+@pytest.mark.parametrize("config", OPTIM_CONFIGS,
+                         ids=lambda c: c[0] + "-" + ",".join(f"{k}={v}" for k, v in c[1].items()))
 def test_cuda_optimizer_steps_equal_cpu(config, dtype):
     import autograd as ag
     import nn
