@@ -2,8 +2,10 @@
 
 A :class:`Backend` wraps an array module (``xp``) plus the few things that are
 not spelled the same in NumPy and CuPy: moving data to and from the host, the
-random generator, scatter-add, and synchronisation. Ops never import NumPy or
-CuPy; they use ``self.xp`` of the backend resolved from their inputs.
+random generator, scatter-add, synchronisation, and the fused operations
+(``backend.fused``: NumPy formulas on the CPU, CUDA kernels from ``kernels.py``
+on the GPU). Ops never import NumPy or CuPy; they use ``self.xp`` and
+``self.backend.fused`` of the backend resolved from their inputs.
 
 Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).
 

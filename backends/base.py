@@ -13,11 +13,14 @@ class Backend:
         kind: ``"cpu"`` or ``"cuda"``.
         index: device ordinal (0 for the CPU).
         xp: the array module (``numpy`` or ``cupy``).
+        fused: fused operations on this device's arrays (:class:`backends.fused.ArrayFused`; CUDA kernels on
+            CuPy), called by ops and optimizers as ``backend.fused.<name>(...)``.
     """
 
     kind = "cpu"
     index = 0
     xp = None
+    fused = None    # a backends.fused.ArrayFused: the fused operations (activations, cross-entropy, ...)
 
     @property
     def name(self) -> str:

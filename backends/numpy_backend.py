@@ -4,12 +4,14 @@ from __future__ import annotations
 import numpy
 
 from .base import Backend
+from .fused import ArrayFused
 
 
 class NumpyBackend(Backend):
     kind = "cpu"
     index = 0
     xp = numpy
+    fused = ArrayFused(numpy)     # the NumPy formulas: the implementation here, the reference for CUDA
 
     def __init__(self, seed: int | None = None):
         self._rng = numpy.random.default_rng(seed)

@@ -99,21 +99,15 @@ class SoftmaxCrossEntropy(Function):
     smoothing = 0.0
     ignore_index = -100
 
-    e = s = None        # hard-label fast path: exp(x − max) per row and its row sums, kept for backward
+    ctx = None          # hard-label fast path: what the fused forward keeps for the fused backward
 
     def forward(self, x, t=None):
         xp = self.xp
         m, c = x.shape
         if t is None and not self.smoothing and self.weight is None:
             # integer labels: loss_i = log Σ_c exp(z_ic) − z_{i,y_i} with z = x − max; no dense target
-            z = x - x.max(axis=1, keepdims=True)
-            valid = self.labels != self.ignore_index
-            rows = xp.arange(m)
-            zy = z[rows, xp.where(valid, self.labels, 0)]
-            self.e = xp.exp(z, out=z)
-            self.s = self.e.sum(axis=1)
-            self.valid = valid.astype(x.dtype)
-            return (xp.log(self.s) - zy) * self.valid
+            loss, self.ctx = self.backend.fused.softmax_xent_forward(x, self.labels, self.ignore_index)
+            return loss
         logp = x - x.max(axis=1, keepdims=True)
         logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
         self.logp = logp
@@ -144,13 +138,12 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, gy):
         has_t = len(self.inputs) == 2
         x = self.inputs[0]
-        if not is_grad_enabled() and self.e is not None:
-            # df/dx = (softmax(x) − onehot(y)) · valid · g, from the saved exponentials (kept for retain_graph)
-            xp = self.xp
-            gv = gy.data * self.valid
-            gx = self.e * (gv / self.s)[:, None]
-            gx[xp.arange(gx.shape[0]), xp.where(self.valid > 0, self.labels, 0)] -= gv
-            return (const(gx, x) if x._rg else None),
+        if not is_grad_enabled() and self.ctx is not None:
+            # df/dx = (softmax(x) − onehot(y)) · valid · g, from the saved context (kept for retain_graph)
+            if not x._rg:
+                return None,
+            gx = self.backend.fused.softmax_xent_backward(self.ctx, x.data, self.labels, gy.data, self.ignore_index)
+            return const(gx, x),
         if not is_grad_enabled():
             g = gy.data[:, None]
             p = self.xp.exp(self.logp)
@@ -175,7 +168,7 @@ class SoftmaxCrossEntropy(Function):
             if w is not None:
                 gt = gt * w
         else:
-            q = self.q if self.e is None else self._target(None, x.shape[0], x.shape[1], x.dtype)
+            q = self.q if self.ctx is None else self._target(None, x.shape[0], x.shape[1], x.dtype)
             q, gt = const(q, x), None
         gx = (exp(logp) * _sum(q, axis=1, keepdims=True) - q) * g
         return gx, gt

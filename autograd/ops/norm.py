@@ -66,20 +66,12 @@ class BatchNorm(Function):
         if weight is not None and (weight.shape != (c,) or bias is None or bias.shape != (c,)):
             raise ValueError(f"batch_norm: weight {weight.shape} and bias {getattr(bias, 'shape', None)} must both "
                              f"be ({c},) for input of shape {x.shape}")
-        axes = (0,) + tuple(range(2, x.ndim))
-        self.axes = axes
-        mu = x.mean(axis=axes, keepdims=True)
-        xc = x - mu
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        rstd = 1 / self.xp.sqrt(var + x.dtype.type(self.eps))
-        xhat = xc * rstd
-        self.xhat, self.rstd = xhat, rstd
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        # per-channel statistics (one block per channel on the GPU), then normalise, scale and shift
+        y, mu, var, self.ctx = self.backend.fused.batch_norm_forward(x, weight, bias, self.eps)
         if self.stats is not None:
-            self.stats["mean"], self.stats["var"] = mu.reshape(c), var.reshape(c)
-        if weight is None:
-            return xhat.copy()
-        shape = (1, c) + (1,) * (x.ndim - 2)
-        return xhat * weight.reshape(shape) + bias.reshape(shape)
+            self.stats["mean"], self.stats["var"] = mu, var
+        return y
 
     def backward(self, gy):
         x = self.inputs[0]
@@ -87,7 +79,9 @@ class BatchNorm(Function):
         axes = self.axes
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         if not is_grad_enabled():
-            return self._backward_arrays(gy.data, affine, shape)
+            gx, gw, gb = self.backend.fused.batch_norm_backward(self.ctx, gy.data,
+                                                                self.inputs[1].data if affine else None)
+            return (const(gx, x), const(gw, x), const(gb, x)) if affine else const(gx, x)
         # recorded (create_graph) path: every term a Tensor op of x, so it differentiates again
         mu = _mean(x, axis=axes, keepdims=True)
         xc = x - mu
@@ -99,17 +93,6 @@ class BatchNorm(Function):
         if not affine:
             return gx
         return gx, _sum(gy * xhat, axis=axes), _sum(gy, axis=axes)
-
-    def _backward_arrays(self, g, affine, shape):
-        xhat, rstd, axes = self.xhat, self.rstd, self.axes
-        like = self.inputs[0]
-        gxhat = g * self.inputs[1].data.reshape(shape) if affine else g
-        gx = gxhat - gxhat.mean(axis=axes, keepdims=True)
-        gx -= xhat * (gxhat * xhat).mean(axis=axes, keepdims=True)
-        gx *= rstd
-        if not affine:
-            return const(gx, like)
-        return const(gx, like), const((g * xhat).sum(axis=axes), like), const(g.sum(axis=axes), like)
 
 
 @public(BatchNorm)

@@ -78,8 +78,7 @@ class Tanh(Function):
         return self.xp.tanh(x)
 
     def backward(self, gy):
-        y = self.output()
-        return gy * (1.0 - y * y)
+        return TanhGrad.apply(gy, self.output())
 
 
 class Sigmoid(Function):
@@ -89,14 +88,10 @@ class Sigmoid(Function):
     spec = OpSpec(ref=lambda np, x: 1 / (1 + np.exp(-x)), domain=(-8.0, 8.0))
 
     def forward(self, x):
-        xp = self.xp
-        # overflow-safe: e^-|x| never overflows; choose the branch by sign
-        z = xp.exp(-xp.abs(x))
-        return xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+        return self.backend.fused.sigmoid(x)       # overflow-safe: e^-|x|, branch chosen by sign
 
     def backward(self, gy):
-        y = self.output()
-        return gy * y * (1.0 - y)
+        return SigmoidGrad.apply(gy, self.output())
 
 
 class Relu(Function):
@@ -107,7 +102,51 @@ class Relu(Function):
         return self.xp.maximum(x, 0)
 
     def backward(self, gy):
-        return gy * const(self.inputs[0].data > 0, gy)
+        return LeakyReluGrad.apply(gy, self.inputs[0], negative_slope=0.0)
+
+
+# --- fused backward helpers: one kernel on the GPU; their own backward is Tensor ops (differentiable again) ---
+
+
+class SigmoidGrad(Function):
+    """f = g y (1 − y), the backward of y = σ(x);  df/dg = y (1 − y), df/dy = g (1 − 2y)."""
+    spec = OpSpec(ref=lambda np, g, y: g * y * (1 - y), nargs=2, shapes="same", domain=[(-3.0, 3.0), (0.05, 0.95)])
+
+    def forward(self, g, y):
+        return self.backend.fused.sigmoid_backward(y, g)
+
+    def backward(self, ggx):
+        g, y = self.inputs
+        gg = SigmoidGrad.apply(ggx, y) if g._rg else None
+        gyy = ggx * g * (1.0 - 2.0 * y) if y._rg else None
+        return gg, gyy
+
+
+class TanhGrad(Function):
+    """f = g (1 − y²), the backward of y = tanh x;  df/dg = 1 − y², df/dy = −2 g y."""
+    spec = OpSpec(ref=lambda np, g, y: g * (1 - y * y), nargs=2, shapes="same", domain=[(-3.0, 3.0), (-0.95, 0.95)])
+
+    def forward(self, g, y):
+        return self.backend.fused.tanh_backward(y, g)
+
+    def backward(self, ggx):
+        g, y = self.inputs
+        gg = TanhGrad.apply(ggx, y) if g._rg else None
+        gyy = ggx * g * y * -2.0 if y._rg else None
+        return gg, gyy
+
+
+class LeakyReluGrad(Function):
+    """f = g · (1 if x > 0 else a), the backward of relu (a = 0) and leaky_relu;  df/dg = f/g, df/dx = 0."""
+    spec = OpSpec(ref=lambda np, g, x, negative_slope: g * np.where(x > 0, 1.0, negative_slope), nargs=2,
+                  shapes="same", avoid=[(), (0.0,)],
+                  kwargs=lambda d, shapes: {"negative_slope": d.choice([0.0, 0.01, 0.2, -0.5])})
+
+    def forward(self, g, x):
+        return self.backend.fused.leaky_relu_backward(x, g, self.negative_slope)
+
+    def backward(self, ggx):
+        return LeakyReluGrad.apply(ggx, self.inputs[1], negative_slope=self.negative_slope), None
 
 
 class Abs(Function):

@@ -38,7 +38,8 @@ class Adadelta(Optimizer):
     def _init_state(self, p, hp):
         return {"step": 0, "square_avg": ag.zeros_like(p), "acc_delta": ag.zeros_like(p)}
 
-    def _update(self, param, grad, state, hp, tmp, xp) -> None:
+    def _update(self, param, grad, state, hp, tmp, be) -> None:
+        xp = be.xp
         state["step"] += 1
         g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
         rho, eps = hp["rho"], hp["eps"]

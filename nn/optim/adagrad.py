@@ -41,7 +41,8 @@ class Adagrad(Optimizer):
     def _init_state(self, p, hp):
         return {"step": 0, "sum": ag.full_like(p, hp["initial_accumulator_value"])}
 
-    def _update(self, param, grad, state, hp, tmp, xp) -> None:
+    def _update(self, param, grad, state, hp, tmp, be) -> None:
+        xp = be.xp
         state["step"] += 1
         g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
         clr = hp["lr"] / (1.0 + (state["step"] - 1) * hp["lr_decay"])

@@ -1,8 +1,6 @@
 """Adam and AdamW (decoupled weight decay), with the AMSGrad variant."""
 from __future__ import annotations
 
-import math
-
 import autograd as ag
 
 from .optimizer import Optimizer
@@ -51,41 +49,28 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = ag.zeros_like(p)
         return state
 
-    def _update(self, param, grad, state, hp, tmp, xp) -> None:
-        state["step"] += 1
-        step = state["step"]
-        lr, wd = hp["lr"], hp["weight_decay"]
-        b1, b2 = hp["betas"]
-        if self._decoupled:
-            if wd != 0:
-                xp.multiply(param, 1.0 - lr * wd, out=param)
-            g = grad
-        else:
-            g = self._decayed(param, grad, wd, tmp[0], xp)
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-        t = tmp[-1]
-        xp.multiply(m, b1, out=m)
-        xp.multiply(g, 1.0 - b1, out=t)
-        xp.add(m, t, out=m)
-        xp.multiply(v, b2, out=v)
-        xp.multiply(g, g, out=t)
-        xp.multiply(t, 1.0 - b2, out=t)
-        xp.add(v, t, out=v)
-        bc1 = 1.0 - b1 ** step
-        bc2_sqrt = math.sqrt(1.0 - b2 ** step)
-        if hp["amsgrad"]:
-            if "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
-            vmax = state["max_exp_avg_sq"].data
-            xp.maximum(vmax, v, out=vmax)
-            xp.sqrt(vmax, out=t)
-        else:
-            xp.sqrt(v, out=t)
-        xp.divide(t, bc2_sqrt, out=t)
-        xp.add(t, hp["eps"], out=t)
-        xp.divide(m, t, out=t)
-        xp.multiply(t, lr / bc1, out=t)
-        xp.subtract(param, t, out=param)
+    def _update_group(self, hp, items) -> None:
+        for (be, _), batch in self._batches(items).items():
+            params, grads, ms, vs, vmaxs, tmps, steps = [], [], [], [], [], [], []
+            for p, g in batch:
+                state = self.state[p]
+                state["step"] += 1
+                vmax = None
+                if hp["amsgrad"]:
+                    if "max_exp_avg_sq" not in state:
+                        state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
+                    vmax = state["max_exp_avg_sq"].data
+                params.append(p.data)
+                grads.append(g.data)
+                ms.append(state["exp_avg"].data)
+                vs.append(state["exp_avg_sq"].data)
+                vmaxs.append(vmax)
+                tmps.append(self._tmp(p))
+                steps.append(state["step"])
+            with be.activate():
+                be.fused.adam_update_group(params, grads, ms, vs, vmaxs, tmps, steps=steps, lr=hp["lr"],
+                                           betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"],
+                                           decoupled=self._decoupled)
 
 
 class AdamW(Adam):

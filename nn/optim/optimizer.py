@@ -2,7 +2,9 @@
 
 Subclasses give their defaults, check a group's hyperparameters (``_check_group``), create a parameter's
 state (``_init_state``) and write the update (``_update``), which runs in place on the raw arrays of the
-parameter's backend with ufuncs and ``out=`` (DESIGN §3). The base class does the bookkeeping:
+parameter's backend with ufuncs and ``out=`` (DESIGN §3); SGD, Adam and AdamW override ``_update_group`` to
+update all parameters of a group with one fused call (``backend.fused``: one kernel launch on the GPU). The
+base class does the bookkeeping:
 
 - ``step`` first checks every gradient (type, shape, dtype, device) and every hyperparameter, and creates
   missing state, so a failing step raises before any parameter is changed;
@@ -234,21 +236,39 @@ class Optimizer:
         work = self._prepare()
         with ag.no_grad():
             for group, hp, items in work:
-                for p, g in items:
-                    if p._backend.kind == "cpu":
-                        self._update(p.data, g.data, self.state[p], hp, self._tmp(p), p.xp)
-                    else:
-                        with p._backend.activate():
-                            self._update(p.data, g.data, self.state[p], hp, self._tmp(p), p.xp)
+                self._update_group(hp, items)
+                for p, _ in items:
                     p._version += 1
         return loss
+
+    def _update_group(self, hp: dict, items: list) -> None:
+        """Update the ``(parameter, gradient)`` pairs of one group: ``_update`` for each, by default.
+
+        Optimizers with a fused group update (one kernel launch on the GPU) override this.
+        """
+        for p, g in items:
+            be = p._backend
+            if be.kind == "cpu":
+                self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
+            else:
+                with be.activate():
+                    self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
+
+    @staticmethod
+    def _batches(items: list) -> dict:
+        """``items`` split by (backend, dtype), in order: what one fused group update can take at once."""
+        out: dict = {}
+        for p, g in items:
+            out.setdefault((p._backend, p.dtype), []).append((p, g))
+        return out
 
     def _init_state(self, p: Tensor, hp: dict) -> dict:
         """The initial state of parameter ``p`` (subclasses)."""
         return {}
 
-    def _update(self, param, grad, state: dict, hp: dict, tmp: list, xp) -> None:
-        """Update the array ``param`` in place from ``grad`` (subclasses); ``tmp`` holds scratch arrays."""
+    def _update(self, param, grad, state: dict, hp: dict, tmp: list, be) -> None:
+        """Update the array ``param`` in place from ``grad`` (subclasses); ``tmp`` holds scratch arrays, ``be`` is
+        the parameter's backend (``be.xp`` its array module, ``be.fused`` its fused updates)."""
         raise NotImplementedError
 
     @staticmethod

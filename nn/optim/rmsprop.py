@@ -48,7 +48,8 @@ class RMSprop(Optimizer):
             state["grad_avg"] = ag.zeros_like(p)
         return state
 
-    def _update(self, param, grad, state, hp, tmp, xp) -> None:
+    def _update(self, param, grad, state, hp, tmp, be) -> None:
+        xp = be.xp
         state["step"] += 1
         g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
         alpha = hp["alpha"]

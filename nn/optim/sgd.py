@@ -39,27 +39,26 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update(self, param, grad, state, hp, tmp, xp) -> None:
-        g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
-        mu = hp["momentum"]
-        if mu != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                state["momentum_buffer"] = buf = ag.Tensor(g.copy())
-                b = buf.data
-            else:
-                b = buf.data
-                xp.multiply(b, mu, out=b)
-                if hp["dampening"] != 0:
-                    xp.multiply(g, 1.0 - hp["dampening"], out=tmp[1])
-                    xp.add(b, tmp[1], out=b)
-                else:
-                    xp.add(b, g, out=b)
-            if hp["nesterov"]:
-                xp.multiply(b, mu, out=tmp[1])
-                xp.add(tmp[1], g, out=tmp[1])
-                g = tmp[1]
-            else:
-                g = b
-        xp.multiply(g, hp["lr"], out=tmp[1])
-        xp.subtract(param, tmp[1], out=param)
+    def _update_group(self, hp, items) -> None:
+        momentum = hp["momentum"] != 0
+        for (be, _), batch in self._batches(items).items():
+            params, grads, bufs, tmps, firsts = [], [], [], [], []
+            for p, g in batch:
+                buf, first = None, False
+                if momentum:
+                    state = self.state[p]
+                    b = state.get("momentum_buffer")
+                    if b is None:     # the buffer starts as the (decayed) gradient: filled by the update
+                        with be.activate():
+                            state["momentum_buffer"] = b = ag.Tensor(be.xp.empty_like(p.data))
+                        first = True
+                    buf = b.data
+                params.append(p.data)
+                grads.append(g.data)
+                bufs.append(buf)
+                tmps.append(self._tmp(p))
+                firsts.append(first)
+            with be.activate():
+                be.fused.sgd_update_group(params, grads, bufs, tmps, firsts=firsts, lr=hp["lr"],
+                                          momentum=hp["momentum"], dampening=hp["dampening"],
+                                          weight_decay=hp["weight_decay"], nesterov=hp["nesterov"])

@@ -1,0 +1,210 @@
+"""Fused operations: the few hot spots where one GPU kernel beats a chain of array calls.
+
+Every backend has a ``fused`` object with the methods below; ops and optimizers call
+``backend.fused.<name>(...)`` on raw arrays and never ask which backend they run on.
+:class:`ArrayFused` writes each operation with array-module calls (``xp``): on the NumPy backend it *is* the
+implementation (the code the ops used before, unchanged, so CPU speed is unchanged) and it is the reference
+the tests hold the CUDA kernels to. The CuPy backend subclasses it (``cupy_backend.CupyFused``) and replaces
+each method with a kernel from ``backends/kernels.py``, falling back to these formulas for what the kernels
+do not cover (dtypes other than float32/float64, empty arrays, mismatched shapes).
+
+Saved state for a backward pass (``ctx``) is opaque to callers: a tuple whose first item names its kind, so
+the matching backward knows how it was made.
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["ArrayFused"]
+
+
+class ArrayFused:
+    """Reference implementations in array-module calls; ``xp`` is ``numpy`` or ``cupy``."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    # --- activations ------------------------------------------------------------------------
+    def sigmoid(self, x):
+        """1 / (1 + e^-x), overflow-safe (e^-|x| never overflows; the branch is chosen by sign)."""
+        xp = self.xp
+        z = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+    def sigmoid_backward(self, y, gy):
+        """gy · y (1 − y), y = sigmoid(x)."""
+        return gy * y * (1 - y)
+
+    def tanh_backward(self, y, gy):
+        """gy · (1 − y²), y = tanh(x)."""
+        return gy * (1 - y * y)
+
+    def leaky_relu(self, x, negative_slope: float):
+        """x where x > 0, else negative_slope · x."""
+        return self.xp.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+    def leaky_relu_backward(self, x, gy, negative_slope: float = 0.0):
+        """gy · (1 where x > 0, else negative_slope); slope 0 is ReLU's backward."""
+        if negative_slope == 0:
+            return gy * (x > 0)
+        return gy * self.xp.where(x > 0, 1, negative_slope).astype(gy.dtype)
+
+    def silu(self, x):
+        """x · sigmoid(x)."""
+        return x * self.sigmoid(x)
+
+    def silu_backward(self, x, gy):
+        """gy · s (1 + x (1 − s)), s = sigmoid(x)."""
+        s = self.sigmoid(x)
+        return gy * (s * (x * (1 - s) + 1))
+
+    # --- softmax cross-entropy with integer labels ------------------------------------------------
+    def softmax_xent_forward(self, x, labels, ignore_index: int):
+        """Per-row loss log Σ_c e^(x_c) − x_y (0 where the label is ``ignore_index``) of (M, C) logits.
+
+        Returns ``(loss, ctx)``; ``ctx`` feeds :meth:`softmax_xent_backward`.
+        """
+        xp = self.xp
+        m = x.shape[0]
+        z = x - x.max(axis=1, keepdims=True)
+        valid = labels != ignore_index
+        rows = xp.arange(m)
+        zy = z[rows, xp.where(valid, labels, 0)]
+        e = xp.exp(z, out=z)
+        s = e.sum(axis=1)
+        valid = valid.astype(x.dtype)
+        return (xp.log(s) - zy) * valid, ("exp", e, s, valid)
+
+    def softmax_xent_backward(self, ctx, x, labels, gy, ignore_index: int):
+        """(softmax(x) − onehot(y)) · gy · valid for the per-row gradient ``gy`` of the loss."""
+        xp = self.xp
+        _, e, s, valid = ctx
+        gv = gy * valid
+        gx = e * (gv / s)[:, None]
+        gx[xp.arange(gx.shape[0]), xp.where(valid > 0, labels, 0)] -= gv
+        return gx
+
+    # --- batch normalisation over axis 1 -----------------------------------------------------------
+    def batch_norm_forward(self, x, weight, bias, eps: float):
+        """Normalise ``x`` (N, C, ...) with its batch statistics over every axis but 1; scale and shift.
+
+        Returns ``(y, mean, var, ctx)`` with the per-channel batch mean and biased variance of shape (C,).
+        """
+        xp = self.xp
+        c = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        mu = x.mean(axis=axes, keepdims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt(var + x.dtype.type(eps))
+        xhat = xc * rstd
+        if weight is None:
+            y = xhat.copy()
+        else:
+            shape = (1, c) + (1,) * (x.ndim - 2)
+            y = xhat * weight.reshape(shape) + bias.reshape(shape)
+        return y, mu.reshape(c), var.reshape(c), ("array", xhat, rstd, axes)
+
+    def batch_norm_backward(self, ctx, gy, weight):
+        """``(gx, gweight, gbias)`` for upstream ``gy``; the last two are None when ``weight`` is None."""
+        _, xhat, rstd, axes = ctx
+        g = gy
+        shape = (1, xhat.shape[1]) + (1,) * (xhat.ndim - 2)
+        gxhat = g * weight.reshape(shape) if weight is not None else g
+        gx = gxhat - gxhat.mean(axis=axes, keepdims=True)
+        gx -= xhat * (gxhat * xhat).mean(axis=axes, keepdims=True)
+        gx *= rstd
+        if weight is None:
+            return gx, None, None
+        return gx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
+
+    # --- optimizer updates (in place on param and state; tmp: parameter-shaped scratch arrays) -----
+    @staticmethod
+    def _decayed(param, grad, wd: float, tmp, xp):
+        """``grad + wd * param`` written into ``tmp`` (or ``grad`` itself when ``wd == 0``)."""
+        if wd == 0:
+            return grad
+        xp.multiply(param, wd, out=tmp)
+        xp.add(tmp, grad, out=tmp)
+        return tmp
+
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, tmp, *, step: int, lr: float,
+                    betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
+        """One Adam (AdamW when ``decoupled``) step; AMSGrad when ``max_exp_avg_sq`` is an array.
+
+        ``tmp`` holds two scratch arrays (one suffices when ``decoupled``).
+        """
+        xp = self.xp
+        lr, wd = float(lr), float(weight_decay)
+        b1, b2 = betas
+        if decoupled:
+            if wd != 0:
+                xp.multiply(param, 1.0 - lr * wd, out=param)
+            g = grad
+        else:
+            g = self._decayed(param, grad, wd, tmp[0], xp)
+        m, v = exp_avg, exp_avg_sq
+        t = tmp[-1]
+        xp.multiply(m, b1, out=m)
+        xp.multiply(g, 1.0 - b1, out=t)
+        xp.add(m, t, out=m)
+        xp.multiply(v, b2, out=v)
+        xp.multiply(g, g, out=t)
+        xp.multiply(t, 1.0 - b2, out=t)
+        xp.add(v, t, out=v)
+        bc1 = 1.0 - b1 ** step
+        bc2_sqrt = math.sqrt(1.0 - b2 ** step)
+        if max_exp_avg_sq is not None:
+            xp.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)
+            xp.sqrt(max_exp_avg_sq, out=t)
+        else:
+            xp.sqrt(v, out=t)
+        xp.divide(t, bc2_sqrt, out=t)
+        xp.add(t, eps, out=t)
+        xp.divide(m, t, out=t)
+        xp.multiply(t, lr / bc1, out=t)
+        xp.subtract(param, t, out=param)
+
+    def sgd_update(self, param, grad, buf, tmp, *, lr: float, momentum: float, dampening: float,
+                   weight_decay: float, nesterov: bool, first: bool) -> None:
+        """One SGD step; ``buf`` is the momentum buffer (None without momentum), set to the gradient when
+        ``first``. ``tmp`` holds two scratch arrays."""
+        xp = self.xp
+        g = self._decayed(param, grad, weight_decay, tmp[0], xp)
+        mu = momentum
+        if mu != 0:
+            b = buf
+            if first:
+                xp.copyto(b, g)
+            else:
+                xp.multiply(b, mu, out=b)
+                if dampening != 0:
+                    xp.multiply(g, 1.0 - dampening, out=tmp[1])
+                    xp.add(b, tmp[1], out=b)
+                else:
+                    xp.add(b, g, out=b)
+            if nesterov:
+                xp.multiply(b, mu, out=tmp[1])
+                xp.add(tmp[1], g, out=tmp[1])
+                g = tmp[1]
+            else:
+                g = b
+        xp.multiply(g, lr, out=tmp[1])
+        xp.subtract(param, tmp[1], out=param)
+
+    # --- the same for all parameters of an optimizer group (one kernel launch on the GPU) ----------
+    def adam_update_group(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, tmps, *, steps, lr: float,
+                          betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
+        """:meth:`adam_update` for each parameter; lists of arrays (``max_exp_avg_sqs`` entries None without
+        AMSGrad), ``steps`` the step count of each parameter."""
+        for i in range(len(params)):
+            self.adam_update(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], tmps[i],
+                             step=steps[i], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                             decoupled=decoupled)
+
+    def sgd_update_group(self, params, grads, bufs, tmps, *, firsts, lr: float, momentum: float,
+                         dampening: float, weight_decay: float, nesterov: bool) -> None:
+        """:meth:`sgd_update` for each parameter; ``bufs`` entries None without momentum, ``firsts`` flags."""
+        for i in range(len(params)):
+            self.sgd_update(params[i], grads[i], bufs[i], tmps[i], lr=lr, momentum=momentum, dampening=dampening,
+                            weight_decay=weight_decay, nesterov=nesterov, first=firsts[i])
