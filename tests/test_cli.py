@@ -54,10 +54,16 @@ def test_gradcheck_quick_passes_on_real_ops(capsys):
     assert "Exp " in out and "Relu " in out and "2 passed, 0 failed" in out
 
 
+def _isolate_registry(monkeypatch):
+    """Let ops defined by a test register into a copy of the registry, dropped when the test ends."""
+    if isinstance(getattr(autograd.function, "_REGISTRY", None), dict):
+        monkeypatch.setattr(autograd.function, "_REGISTRY", dict(autograd.function._REGISTRY))
+
+
 @pytest.fixture
 def wrong_op(monkeypatch):
-    """A deliberately wrong op in the registry for one test (a copy of the registry is restored afterwards)."""
-    monkeypatch.setattr(autograd.function, "_REGISTRY", dict(autograd.function._REGISTRY))
+    """A deliberately wrong op in the registry for this test (the registry is restored afterwards)."""
+    _isolate_registry(monkeypatch)
 
     class WrongSquare(ag.Function):
         """f = x²; the backward says x instead of 2x."""
@@ -83,7 +89,7 @@ def test_gradcheck_fails_on_a_wrong_backward(wrong_op, capsys):
 
 
 def test_gradcheck_wrong_forward_is_caught_by_the_reference(monkeypatch):
-    monkeypatch.setattr(autograd.function, "_REGISTRY", dict(autograd.function._REGISTRY))
+    _isolate_registry(monkeypatch)
 
     class OffByOne(ag.Function):
         def forward(self, x):
