@@ -29,7 +29,7 @@ data:
 
 # The main job: the textbook CNN, one epoch of Fashion-MNIST on the NumPy backend.
 demo: $(STAMP) data
-	$(VPY) -m benchmarks.train --model cnn --dataset fashion-mnist --epochs 1 --out runs/demo
+	$(VENV)/bin/xpgrad train --model cnn --dataset fashion-mnist --epochs 1 --out runs/demo
 
 test: $(STAMP)
 	$(VPY) -m pytest
@@ -38,13 +38,14 @@ test-thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(VPY) -m pytest
 
 bench: $(STAMP)
-	$(VPY) -m benchmarks
+	$(VENV)/bin/xpgrad bench
 
 # On a GPU machine with CuPy, PyTorch (CUDA), pytest and hypothesis preinstalled, offline: tests on CuPy, benchmarks
-# against PyTorch CUDA, one CNN epoch; writes gpu-report.md and gpu-results.json to $(OUT). Uses $(PY), not the venv.
+# against PyTorch CUDA, one CNN epoch; writes gpu-report.md and gpu-results.json to $(OUT). Uses $(PY), not the venv,
+# and runs from this source tree without installing it.
 OUT ?= gpu-check-out
 gpu-check:
-	$(PY) -m benchmarks.gpu_check --out $(OUT) $(if $(DATA),--data $(DATA))
+	$(PY) -m xpgrad gpu-check --out $(OUT) $(if $(DATA),--data $(DATA))
 
 clean:
-	rm -rf $(VENV) .hypothesis .pytest_cache build *.egg-info
+	rm -rf $(VENV) .hypothesis .pytest_cache build dist *.egg-info

@@ -1,4 +1,2 @@
-"""Benchmarks: xpgrad on NumPy (and CuPy when a GPU is present) against PyTorch when installed.
-
-Run ``python -m benchmarks`` for everything, or ``python -m benchmarks.ops`` for one suite.
-"""
+"""Benchmark results (RESULTS.md) and outputs (out/). The code moved to :mod:`xpgrad.bench` and
+:mod:`xpgrad.train`; ``python -m benchmarks`` and ``python -m benchmarks.train`` still forward there."""

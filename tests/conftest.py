@@ -7,12 +7,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import backends
+from xpgrad.gradcheck import PROFILES   # examples per profile, shared with `xpgrad gradcheck`
 
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                      HealthCheck.filter_too_much], derandomize=False)
-settings.register_profile("ci", max_examples=12, print_blob=True, **_common)
-settings.register_profile("dev", max_examples=40, **_common)
-settings.register_profile("thorough", max_examples=400, **_common)
+for _name, _n in PROFILES.items():
+    settings.register_profile(_name, max_examples=_n, print_blob=_name == "ci", **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -124,7 +124,7 @@ def test_profiler_inside_anomaly_mode_and_nesting():
 
 
 def test_benchmark_profile_step_explains_a_training_step():
-    from benchmarks.profile_step import profile_step
+    from xpgrad.bench.profile_step import profile_step
     prof, wall = profile_step("mlp", batch=8, steps=2)
     rows = {r["name"]: r for r in prof.rows()}
     assert rows["Linear"]["calls"] == 4 and rows["Linear"]["backward_calls"] == 4

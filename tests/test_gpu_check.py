@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks import gpu_check
+from xpgrad.bench import gpu_check
 from nn.data import datasets
 
 SAMPLE_TESTS = '''

@@ -1,4 +1,4 @@
-"""Training utilities (nn.training) and the main training job (benchmarks.train, benchmarks.torch_train).
+"""Training utilities (nn.training) and the main training job (xpgrad.train, xpgrad.torch_train).
 
 Everything runs on tiny synthetic data through DataLoader; the main job reads a small IDX data set written by the
 test into a temporary directory. No network, no wall-clock assertions.
@@ -507,7 +507,7 @@ def tiny_root(tmp_path_factory):
 @pytest.mark.parametrize("model", ["mlp", "cnn", "rnn"])
 def test_main_job_end_to_end(model, tiny_root, tmp_path, capsys):
     pytest.importorskip("nn.models")
-    from benchmarks import train
+    from xpgrad import train
     out = tmp_path / "run"
     metrics = train.main(["--model", model, "--limit", "256", "--epochs", "1", "--data-root", str(tiny_root),
                           "--out", str(out), "--no-download", "--progress", "off"])
@@ -532,7 +532,7 @@ def test_main_job_end_to_end(model, tiny_root, tmp_path, capsys):
 
 def test_main_job_resume_and_validation_split(tiny_root, tmp_path, capsys):
     pytest.importorskip("nn.models")
-    from benchmarks import train
+    from xpgrad import train
     out = tmp_path / "run"
     common = ["--model", "mlp", "--limit", "200", "--data-root", str(tiny_root), "--out", str(out), "--no-download",
               "--progress", "off", "--val-fraction", "0.25", "--optimizer", "nesterov", "--schedule", "cosine"]
@@ -546,14 +546,14 @@ def test_main_job_resume_and_validation_split(tiny_root, tmp_path, capsys):
 
 
 def test_main_job_missing_data_is_a_clear_error(tmp_path):
-    from benchmarks import train
+    from xpgrad import train
     from nn.data import DatasetNotFoundError
     with pytest.raises(DatasetNotFoundError, match="dataset-fashion-mnist|XPGRAD_DATA"):
         train.load_arrays("mnist", "train", root=tmp_path, download=False)
 
 
 def test_load_arrays_scales_to_symmetric_range(tiny_root):
-    from benchmarks import train
+    from xpgrad import train
     x, y = train.load_arrays("fashion-mnist", "test", root=tiny_root, limit=10, download=False)
     assert x.dtype == np.float32 and x.shape == (10, 28, 28) and y.dtype == np.int64
     raw = nn.data.datasets.load("fashion-mnist", "test", root=tiny_root, download=False).images[:10]
@@ -569,7 +569,7 @@ def test_torch_twin_matches_xpgrad_run(tiny_root, tmp_path, capsys):
     """Same data, batch order and initial weights: PyTorch's first-epoch loss equals xpgrad's."""
     pytest.importorskip("torch")
     pytest.importorskip("nn.models")
-    from benchmarks import torch_train, train
+    from xpgrad import torch_train, train
     args = ["--model", "mlp", "--limit", "128", "--epochs", "2", "--batch-size", "32", "--data-root",
             str(tiny_root), "--no-download"]
     tm = torch_train.main(args + ["--out", str(tmp_path / "t")])

@@ -4,7 +4,7 @@ MLP 784-128-10, CNN (conv 1→32 3x3 pad 1, ReLU, max-pool 2, conv 32→64 3x3 p
 3136→128→10) and a 2-layer tanh RNN (input 28, hidden 128, 28 steps, last step → 10), xpgrad against
 PyTorch with the same architecture, batch and data, measured in the same run.
 
-    python -m benchmarks.steps [--models mlp,cnn,rnn] [--batches 64,1024] [--quick]
+    python -m xpgrad.bench.steps [--models mlp,cnn,rnn] [--batches 64,1024] [--quick]
 
 Default batches: on the CPU 64 and 1024 for the MLP and 64 for the CNN and RNN; on a GPU 64 and 512.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import autograd as ag
 import backends
 import nn
-from benchmarks.timing import emit, measure_side_by_side, try_torch
+from xpgrad.bench.timing import emit, measure_side_by_side, try_torch
 from nn.models import textbook_cnn, textbook_mlp, textbook_rnn
 
 BUILDERS = {"mlp": textbook_mlp, "cnn": textbook_cnn, "rnn": textbook_rnn}

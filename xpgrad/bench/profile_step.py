@@ -1,6 +1,6 @@
 """Where a training step's time goes: the op profiler over a few Adam steps of a textbook model.
 
-    python -m benchmarks.profile_step [--model cnn] [--batch 64] [--steps 10] [--device cpu] [--trace out.json]
+    xpgrad profile [--model cnn] [--batch 64] [--steps 10] [--device cpu] [--trace out.json]
 
 Prints the per-op table (forward and backward time, calls, MB of results) and the share of the step spent
 outside ops (optimizer update, Python). Profiling synchronises the device after every op, so on a GPU the
@@ -12,7 +12,7 @@ import argparse
 import time
 
 import autograd as ag
-from benchmarks.steps import BUILDERS, xpgrad_step
+from xpgrad.bench.steps import BUILDERS, xpgrad_step
 
 
 def profile_step(model: str = "cnn", batch: int = 64, steps: int = 10, device: str = "cpu"):
@@ -30,7 +30,7 @@ def profile_step(model: str = "cnn", batch: int = 64, steps: int = 10, device: s
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="xpgrad profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(BUILDERS), default="cnn")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=10)

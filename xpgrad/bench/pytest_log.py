@@ -1,6 +1,6 @@
 """A pytest plugin: one JSON line per test outcome, appended to ``$XPGRAD_TEST_LOG`` as each test ends.
 
-``benchmarks.gpu_check`` loads it (``-p benchmarks.pytest_log``) so that a test run cut short by the
+``xpgrad.bench.gpu_check`` loads it (``-p xpgrad.bench.pytest_log``) so that a test run cut short by the
 check's time limit still reports every outcome it reached, with the reason of each skip and failure.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The recipe of ``benchmarks.train`` in PyTorch, to measure xpgrad's accuracy and speed side by side.
+"""The recipe of ``xpgrad train`` (:mod:`xpgrad.train`) in PyTorch, to measure xpgrad's accuracy and speed side by side.
 
-    python -m benchmarks.torch_train --model cnn --dataset fashion-mnist --epochs 10
-    python -m benchmarks.train       --model cnn --dataset fashion-mnist --epochs 10
+    xpgrad torch-train --model cnn --dataset fashion-mnist --epochs 10
+    xpgrad train       --model cnn --dataset fashion-mnist --epochs 10
 
 Same architectures (parameter names and shapes of the xpgrad models), same data arrays (read by
 ``nn.data``, scaled to [-1, 1]), same batch order (the permutation ``numpy.random.default_rng(seed)`` draws
@@ -20,14 +20,14 @@ import time
 
 import numpy as np
 
-from benchmarks.train import DATASETS, HEADER, format_row, layout, load_arrays
+from xpgrad.train import DATASETS, HEADER, format_row, layout, load_arrays
 from nn.training import OPTIMIZERS
 
 TORCH_MODELS = ("mlp", "cnn", "rnn", "lstm", "gru", "lenet5", "resnet18")
 
 
 def torch_model(torch, name: str):
-    """The PyTorch twin of ``benchmarks.train.build_model(name)`` (same state_dict keys and shapes)."""
+    """The PyTorch twin of ``xpgrad.train.build_model(name)`` (same state_dict keys and shapes)."""
     tnn = torch.nn
     if name == "mlp":
         return tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 128), tnn.ReLU(), tnn.Linear(128, 10))
@@ -83,7 +83,7 @@ def torch_model(torch, name: str):
 def copy_xpgrad_init(torch, tmodel, name: str, seed: int) -> None:
     """Load the weights xpgrad initialises (``manual_seed(seed)``) into the PyTorch model."""
     import autograd as ag
-    from benchmarks.train import build_model
+    from xpgrad.train import build_model
     ag.manual_seed(seed)
     state = {k: torch.from_numpy(np.ascontiguousarray(v.numpy())) for k, v in build_model(name).state_dict().items()}
     missing, unexpected = tmodel.load_state_dict(state, strict=False)
@@ -101,7 +101,7 @@ def torch_optimizer(torch, name: str, params, lr, weight_decay):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.torch_train", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="xpgrad torch-train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", choices=TORCH_MODELS, default="cnn")
     p.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
@@ -131,7 +131,7 @@ def main(argv=None) -> dict | None:
     try:
         import torch
     except ImportError:
-        print("benchmarks.torch_train: PyTorch is not installed (pip install -e '.[torch]'); skipping.")
+        print("xpgrad torch-train: PyTorch is not installed (pip install -e '.[torch]'); skipping.")
         return None
     if args.threads:
         torch.set_num_threads(args.threads)

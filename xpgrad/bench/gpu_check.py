@@ -16,7 +16,7 @@ and keeps within ``--budget`` seconds (default 470, under 8 minutes). In order, 
 5. writes ``gpu-report.md``, ``gpu-results.json`` and ``ratios.png`` into ``--out`` (default ``$OUT``, else
    ``gpu-check-out``).
 
-    make gpu-check [DATA=dir] [OUT=dir]            # or: python3 -m benchmarks.gpu_check --data dir --out dir
+    make gpu-check [DATA=dir] [OUT=dir]            # or: python3 -m xpgrad gpu-check --data dir --out dir
 
 Exit status 0 only when CuPy sees a GPU, no test failed and no test skipped for want of CuPy.
 """
@@ -36,7 +36,9 @@ import numpy as np
 
 import backends
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The source checkout this module sits in (its tests/ are what the check runs), else the working directory.
+_SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = _SRC if os.path.isdir(os.path.join(_SRC, "tests")) else os.getcwd()
 CUPY_SKIP = re.compile(r"cupy|cuda|gpu", re.IGNORECASE)
 TARGETS = {"step_b64": 2.0, "step_b512": 1.3, "epoch_speedup": 30.0}
 
@@ -81,7 +83,7 @@ def run_tests(out: str, timeout: float, pytest_args=()) -> dict:
     if os.path.exists(log):
         os.remove(log)
     env = dict(os.environ, XPGRAD_TEST_LOG=log, HYPOTHESIS_PROFILE=os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "benchmarks.pytest_log", "-p", "no:cacheprovider", *pytest_args]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "xpgrad.bench.pytest_log", "-p", "no:cacheprovider", *pytest_args]
     t0 = time.perf_counter()
     timed_out = False
     with open(os.path.join(out, "pytest-output.txt"), "w") as f:
@@ -108,7 +110,7 @@ def run_tests(out: str, timeout: float, pytest_args=()) -> dict:
 
 def run_benchmarks(budget: float, device: str = "cuda") -> dict:
     """Op and training-step suites on ``device`` beside PyTorch, plus the CNN step on the CPU."""
-    from benchmarks import ops, steps
+    from xpgrad.bench import ops, steps
     result = {"rows": [], "ratios": {}}
     suites = [ops.run(devices=[device], budget=budget),
               steps.run(devices=[device], budget=budget, batches=None if device != "cpu" else (64,))]
@@ -155,8 +157,8 @@ def find_data(data: str | None, out: str) -> tuple[str | None, bool]:
 
 def train(device: str, data_root: str | None, run_dir: str, timeout: float, limit: int | None = None,
           test_limit: int | None = None) -> dict:
-    """One epoch of the textbook CNN recipe (Adam 1e-3, batch 64) via ``benchmarks.train`` in a subprocess."""
-    cmd = [sys.executable, "-m", "benchmarks.train", "--model", "cnn", "--dataset", "fashion-mnist", "--epochs", "1",
+    """One epoch of the textbook CNN recipe (Adam 1e-3, batch 64) via ``xpgrad.train`` in a subprocess."""
+    cmd = [sys.executable, "-m", "xpgrad.train", "--model", "cnn", "--dataset", "fashion-mnist", "--epochs", "1",
            "--device", device, "--no-download", "--progress", "off", "--out", run_dir]
     cmd += ["--data-root", data_root] if data_root else []
     cmd += ["--limit", str(limit)] if limit else []
@@ -208,7 +210,7 @@ def targets(result: dict) -> list[str]:
 
 
 def markdown(result: dict) -> str:
-    from benchmarks.timing import report
+    from xpgrad.bench.timing import report
     env, t = result["environment"], result.get("tests", {})
     lines = ["# xpgrad GPU check", "", f"Started {result['started']}, {result['seconds']:.0f} s in all.", "",
              "## Verdict", ""]
@@ -242,7 +244,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="xpgrad gpu-check", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=os.environ.get("XPGRAD_DATA"), help="directory with Fashion-MNIST's IDX files")
     p.add_argument("--out", default=os.environ.get("OUT") or "gpu-check-out", help="where the report goes")
     p.add_argument("--budget", type=float, default=470.0, help="seconds for the whole check")
@@ -286,7 +288,7 @@ def main(argv=None) -> int:
         f.write(text)
     if "benchmarks" in result:
         try:
-            from benchmarks.__main__ import plot_ratios
+            from xpgrad.bench.run import plot_ratios
             plot_ratios(result["benchmarks"]["ratios"], os.path.join(out, "ratios.png"))
         except ImportError as e:
             print(f"note: ratios.png not written ({e})")

@@ -7,7 +7,7 @@
 (c) conv2d forward + backward (batch 64, 32→64 channels, 3x3, padding 1, 28x28: the textbook CNN's
     second layer) and softmax cross-entropy forward + backward (4096 x 1000 logits), against PyTorch.
 
-    python -m benchmarks.ops [--quick] [--json PATH]
+    python -m xpgrad.bench.ops [--quick] [--json PATH]
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 
 import autograd as ag
 import backends
-from benchmarks.timing import emit, measure_side_by_side, try_torch
+from xpgrad.bench.timing import emit, measure_side_by_side, try_torch
 
 
 def _devices():

@@ -1,0 +1,4 @@
+"""``python -m xpgrad.bench``: the same as ``xpgrad bench``."""
+from xpgrad.bench.run import main
+
+main()
