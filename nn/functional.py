@@ -482,10 +482,10 @@ composite("F.smooth_l1_loss", OpSpec(ref=_huber_ref, call=lambda x, t, **kw: smo
                                      prepare=lambda np, a: _apart(np, a, 1.0), **_two))
 composite("F.nll_loss", OpSpec(ref=_nll_ref, sample=_nll_sample, grad_inputs=(0,),
                                call=lambda x, t, **kw: nll_loss(x, t.astype("int64"), **kw)))
-composite("F.batch_norm (evaluation)", OpSpec(
+composite("F.batch_norm_eval", OpSpec(
     ref=_bn_eval_ref, sample=_bn_eval_sample, grad_inputs=(0, 3, 4),
     call=lambda x, rm, rv, w, b, eps: batch_norm(x, rm, rv, w, b, training=False, eps=eps)))
-composite("F.dropout (evaluation)", OpSpec(ref=lambda np, x: x, call=lambda x: dropout(x, 0.5, training=False)))
+composite("F.dropout_eval", OpSpec(ref=lambda np, x: x, call=lambda x: dropout(x, 0.5, training=False)))
 composite("F.l2_penalty", OpSpec(ref=lambda np, a, b: 0.5 * (np.sum(a * a) + np.sum(b * b)), nargs=2,
                                  shapes=lambda d: [d.shape(), d.shape()], call=lambda a, b: l2_penalty([a, b])))
 composite("F.l1_penalty", OpSpec(ref=lambda np, a, b: np.sum(np.abs(a)) + np.sum(np.abs(b)), nargs=2, avoid=(0.0,),

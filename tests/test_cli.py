@@ -51,7 +51,7 @@ def test_bad_option_is_an_error_status_not_an_exception(capsys):
 def test_gradcheck_quick_passes_on_real_ops(capsys):
     assert cli.main(["gradcheck", "--quick", "--ops", "exp,relu", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "Exp " in out and "Relu " in out and "2 passed, 0 failed" in out
+    assert "\nexp " in out and "\nrelu " in out and "2 passed, 0 failed" in out
 
 
 def _isolate_registry(monkeypatch):
