@@ -2,14 +2,17 @@
 
 A :class:`Backend` wraps an array module (``xp``) plus the few things that are
 not spelled the same in NumPy and CuPy: moving data to and from the host, the
-random generator, scatter-add, and synchronisation. Ops never import NumPy or
-CuPy; they use ``self.xp`` of the backend resolved from their inputs.
+random generator, scatter-add, synchronisation, and buffers for ops' large
+arrays (``buffers``: recycled on the CPU, CuPy's pool on a GPU). Ops never
+import NumPy or CuPy; they use ``self.xp`` and ``self.backend`` of the backend
+resolved from their inputs.
 
 Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).
 
 Threads: the default device is per thread (``set_default_device`` and ``device()`` change only the
 calling thread's; a new thread starts on the CPU, as in PyTorch). Backends themselves are shared, one
-per device, and so are their random generators (see :attr:`Backend.rng`).
+per device, and so are their random generators (see :attr:`Backend.rng`); the CPU's recycled buffers are
+kept per thread.
 """
 from __future__ import annotations
 

@@ -13,11 +13,14 @@ class Backend:
         kind: ``"cpu"`` or ``"cuda"``.
         index: device ordinal (0 for the CPU).
         xp: the array module (``numpy`` or ``cupy``).
+        buffers: where ops get their large scratch arrays and results (``take``, ``give``, ``result``; see
+            :mod:`backends.buffers`): recycled per thread on the CPU, plain allocations on a GPU.
     """
 
     kind = "cpu"
     index = 0
     xp = None
+    buffers = None
 
     @property
     def name(self) -> str:

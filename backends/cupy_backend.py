@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import Backend, DeviceError
+from .buffers import PlainBuffers
 
 try:  # CuPy is optional: the `gpu` extra
     import cupy
@@ -37,6 +38,7 @@ class CupyBackend(Backend):
             raise DeviceError(f"device 'cuda:{index}' does not exist; {n} CUDA device(s) visible")
         self.index = index
         self.xp = cupy
+        self.buffers = PlainBuffers(cupy)           # CuPy's memory pool already recycles device memory
         self._device = cupy.cuda.Device(index)
         with self._device:
             self._rng = cupy.random.default_rng()
