@@ -23,7 +23,7 @@ from typing import Iterator
 from .base import Backend, DeviceError
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "cpu",
+__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "is_array", "cpu",
            "default_device", "set_default_device", "device", "cuda_available",
            "parse_device"]
 
@@ -82,6 +82,16 @@ def backend_of(array) -> Backend:
     if type(array).__module__.startswith("cupy"):
         return get_backend(f"cuda:{array.device.id}")
     return cpu
+
+
+def is_array(x) -> bool:
+    """True for a raw array that a backend owns: a NumPy or a CuPy ndarray (what :func:`backend_of` places).
+
+    Not NumPy scalars, not Tensors, and not other libraries' GPU arrays that merely expose
+    ``__cuda_array_interface__`` (no backend holds those as they are).
+    """
+    return isinstance(x, cpu.xp.ndarray) or (type(x).__module__.startswith("cupy")
+                                             and hasattr(x, "__cuda_array_interface__"))
 
 
 def default_device() -> Backend:
