@@ -2,16 +2,18 @@
 
 A :class:`Backend` wraps an array module (``xp``) plus the few things that are
 not spelled the same in NumPy and CuPy: moving data to and from the host, the
-random generator, scatter-add, synchronisation, and the fused operations
+random generator, scatter-add, synchronisation, the fused operations
 (``backend.fused``: NumPy formulas on the CPU, CUDA kernels from ``kernels.py``
-on the GPU). Ops never import NumPy or CuPy; they use ``self.xp`` and
-``self.backend.fused`` of the backend resolved from their inputs.
+on the GPU) and buffers for ops' large arrays (``backend.buffers``: recycled on
+the CPU, CuPy's pool on a GPU). Ops never import NumPy or CuPy; they use
+``self.xp`` and ``self.backend`` of the backend resolved from their inputs.
 
 Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).
 
 Threads: the default device is per thread (``set_default_device`` and ``device()`` change only the
 calling thread's; a new thread starts on the CPU, as in PyTorch). Backends themselves are shared, one
-per device, and so are their random generators (see :attr:`Backend.rng`).
+per device, and so are their random generators (see :attr:`Backend.rng`); the CPU's recycled buffers are
+kept per thread.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Iterator
 from .base import Backend, DeviceError
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "cpu", "host",
+__all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "is_array", "cpu", "host",
            "default_device", "set_default_device", "device", "cuda_available",
            "parse_device"]
 
@@ -86,6 +88,16 @@ def backend_of(array) -> Backend:
     if type(array).__module__.startswith("cupy"):
         return get_backend(f"cuda:{array.device.id}")
     return cpu
+
+
+def is_array(x) -> bool:
+    """True for a raw array that a backend owns: a NumPy or a CuPy ndarray (what :func:`backend_of` places).
+
+    Not NumPy scalars, not Tensors, and not other libraries' GPU arrays that merely expose
+    ``__cuda_array_interface__`` (no backend holds those as they are).
+    """
+    return isinstance(x, cpu.xp.ndarray) or (type(x).__module__.startswith("cupy")
+                                             and hasattr(x, "__cuda_array_interface__"))
 
 
 def default_device() -> Backend:

@@ -15,12 +15,15 @@ class Backend:
         xp: the array module (``numpy`` or ``cupy``).
         fused: fused operations on this device's arrays (:class:`backends.fused.ArrayFused`; CUDA kernels on
             CuPy), called by ops and optimizers as ``backend.fused.<name>(...)``.
+        buffers: where ops get their large scratch arrays and results (``take``, ``give``, ``result``; see
+            :mod:`backends.buffers`): recycled per thread on the CPU, plain allocations on a GPU.
     """
 
     kind = "cpu"
     index = 0
     xp = None
     fused = None    # a backends.fused.ArrayFused: the fused operations (activations, cross-entropy, ...)
+    buffers = None
 
     @property
     def name(self) -> str:

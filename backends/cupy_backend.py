@@ -6,6 +6,7 @@ import math
 import numpy
 
 from .base import Backend, DeviceError
+from .buffers import PlainBuffers
 from .fused import ArrayFused
 from .kernels import BLOCK, COMPILE_OPTIONS, KERNELS, SUFFIX, kernel_sources
 
@@ -43,6 +44,7 @@ class CupyBackend(Backend):
             raise DeviceError(f"device 'cuda:{index}' does not exist; {n} CUDA device(s) visible")
         self.index = index
         self.xp = cupy
+        self.buffers = PlainBuffers(cupy)           # CuPy's memory pool already recycles device memory
         self._device = cupy.cuda.Device(index)
         with self._device:
             self._rng = cupy.random.default_rng()

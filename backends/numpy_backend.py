@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 from .base import Backend
+from .buffers import RecyclingBuffers
 from .fused import ArrayFused
 
 
@@ -15,6 +16,7 @@ class NumpyBackend(Backend):
 
     def __init__(self, seed: int | None = None):
         self._rng = numpy.random.default_rng(seed)
+        self.buffers = RecyclingBuffers(numpy)      # fresh large arrays cost page faults: recycle them
 
     def available(self) -> bool:
         return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 from autograd import Tensor
+from autograd.ops._util import int_tuple
 
 from . import functional as F
 from . import init
@@ -17,17 +18,6 @@ from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
            "AdaptiveAvgPool2d"]
-
-
-def _tuple(v, n: int, name: str, layer: str) -> tuple:
-    """An int or a length-n sequence of ints as an n-tuple."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != n or not all(isinstance(e, int) and not isinstance(e, bool) for e in v):
-            raise ValueError(f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}")
-        return tuple(int(e) for e in v)
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise ValueError(f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}")
-    return (int(v),) * n
 
 
 def _reraise(layer: Module, e: ValueError) -> ValueError:
@@ -55,10 +45,10 @@ class _ConvNd(Module):
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, n, "kernel_size", name)
-        self.stride = _tuple(stride, n, "stride", name)
-        self.dilation = _tuple(dilation, n, "dilation", name)
-        self.output_padding = _tuple(output_padding, n, "output_padding", name)
+        self.kernel_size = int_tuple(kernel_size, n, "kernel_size", name)
+        self.stride = int_tuple(stride, n, "stride", name)
+        self.dilation = int_tuple(dilation, n, "dilation", name)
+        self.output_padding = int_tuple(output_padding, n, "output_padding", name)
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding not in ("same", "valid") or self._transposed:
@@ -68,7 +58,7 @@ class _ConvNd(Module):
                 raise ValueError(f"{name}: padding='same' needs stride 1, got stride {self.stride}")
             self.padding = padding
         else:
-            self.padding = _tuple(padding, n, "padding", name)
+            self.padding = int_tuple(padding, n, "padding", name)
         desc = f"{name}({in_channels}, {out_channels}, kernel_size={self.kernel_size}, stride={self.stride})"
         for what, v in (("kernel_size", self.kernel_size), ("stride", self.stride), ("dilation", self.dilation)):
             if min(v) < 1:

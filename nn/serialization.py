@@ -146,11 +146,6 @@ def create_temp(target, suffix: str = ".tmp") -> tuple[int, str]:
 
 
 # --- saving -------------------------------------------------------------------------------------------
-def _is_array(x) -> bool:
-    return isinstance(x, _np.ndarray) or (type(x).__module__.startswith("cupy")
-                                          and hasattr(x, "__cuda_array_interface__"))
-
-
 class _Encoder:
     def __init__(self, max_depth: int) -> None:
         self.max_depth = max_depth
@@ -180,7 +175,7 @@ class _Encoder:
         if isinstance(x, Tensor):
             key = self._store(x, x.device.to_host(x.data))
             return {"__tensor__": key, "requires_grad": bool(x.requires_grad), "parameter": isinstance(x, Parameter)}
-        if _is_array(x):
+        if backends.is_array(x):
             return {"__ndarray__": self._store(x, backends.backend_of(x).to_host(x))}
         if isinstance(x, _np.generic):
             return {"__scalar__": self._store(x, _np.asarray(x))}

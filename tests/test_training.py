@@ -104,7 +104,7 @@ def test_progress_bar_and_plain_fallback(monkeypatch, capsys):
     model = mlp()
     opt = nn.optim.Adam(model.parameters())
     loader = DataLoader(TensorDataset(x, y), 16)
-    monkeypatch.setattr("nn.training._tqdm", lambda: None)        # as if tqdm were not installed
+    monkeypatch.setattr("nn.training.loop._tqdm", lambda: None)      # as if tqdm were not installed
     fit(model, opt, nn.CrossEntropyLoss(), loader, 1, progress=True, log_every=2)
     out = capsys.readouterr()
     assert "epoch 1/1 [2/4]" in out.err and "samples/s" in out.err

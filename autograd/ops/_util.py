@@ -1,4 +1,4 @@
-"""Helpers shared by the op modules: scalar wrapping, dtype rules, axis normalisation."""
+"""Helpers shared by the op modules: scalar wrapping, dtype rules, axis normalisation, int-tuple arguments."""
 from __future__ import annotations
 
 from ..errors import AxisError
@@ -90,3 +90,20 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     """``shape`` with the reduced ``axes`` kept as size 1."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def int_tuple(v, n: int, name: str, op: str) -> tuple:
+    """An int, or a length-``n`` tuple or list of ints, as an ``n``-tuple of ints (window sizes, strides,
+    paddings). Bools are not ints here; the error names ``op`` and the argument ``name``."""
+    if isinstance(v, (tuple, list)):
+        if len(v) == n and all(isinstance(e, int) and not isinstance(e, bool) for e in v):
+            return tuple(int(e) for e in v)
+    elif isinstance(v, int) and not isinstance(v, bool):
+        return (int(v),) * n
+    what = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
+    raise ValueError(f"{op}: {name} must be an int or {what}, got {v!r}")
+
+
+def int_pair(v, name: str, op: str) -> tuple[int, int]:
+    """``int_tuple(v, 2, name, op)``: an int or a pair of ints as a pair."""
+    return int_tuple(v, 2, name, op)

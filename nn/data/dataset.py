@@ -47,13 +47,9 @@ def _raw(a):
     """The raw array of a Tensor (kept on its device, not copied), or a NumPy array of anything else."""
     if isinstance(a, Tensor):
         return a.data
-    if hasattr(a, "__cuda_array_interface__") or isinstance(a, np.ndarray):
+    if backends.is_array(a):
         return a
     return np.asarray(a)
-
-
-def _xp(a):
-    return backends.backend_of(a).xp
 
 
 def _take(a, indices):
@@ -61,7 +57,7 @@ def _take(a, indices):
     if isinstance(indices, slice):
         return a[indices].copy()
     if not isinstance(a, np.ndarray):
-        indices = _xp(a).asarray(indices)
+        indices = backends.backend_of(a).xp.asarray(indices)
     return a[indices]
 
 
@@ -162,7 +158,7 @@ class Subset(Dataset):
 
 def batch_fn(dataset) -> Callable | None:
     """The dataset's fast batch function ``f(int64 indices) -> batch``, or None when it has none."""
-    if isinstance(dataset, np.ndarray) or hasattr(dataset, "__cuda_array_interface__"):
+    if backends.is_array(dataset):
         return lambda indices: _take(dataset, indices)
     try:
         return getattr(dataset, "get_batch", None)

@@ -14,10 +14,6 @@ from .dataset import as_generator, batch_fn
 __all__ = ["DataLoader", "default_collate", "to_device"]
 
 
-def _is_array(x) -> bool:
-    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
-
-
 def default_collate(items: list) -> Any:
     """Stack a list of samples into a batch.
 
@@ -31,7 +27,7 @@ def default_collate(items: list) -> Any:
     first = items[0]
     if isinstance(first, ag.Tensor):
         return ag.as_tensor(first.xp.stack([t.data for t in items]), device=first.device)   # fresh: no copy
-    if _is_array(first):
+    if backends.is_array(first):
         return backends.backend_of(first).xp.stack(items)
     if isinstance(first, (bool, np.bool_)):
         return np.array(items, dtype=np.bool_)
@@ -76,7 +72,7 @@ def to_device(batch: Any, device, float_dtype=None) -> Any:
         if dt is None and backends.get_backend(device) is batch.device:
             return batch
         return ag.as_tensor(batch, dtype=dt, device=device)
-    if _is_array(batch):
+    if backends.is_array(batch):
         return ag.as_tensor(batch, dtype=_target_dtype(batch.dtype, batch.ndim, float_dtype), device=device)
     if isinstance(batch, dict):
         return {k: to_device(v, device, float_dtype) for k, v in batch.items()}

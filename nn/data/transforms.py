@@ -17,10 +17,6 @@ import backends
 __all__ = ["Compose", "ToFloat", "Normalize", "NormalizeTo", "normalize_to", "Flatten", "Lambda"]
 
 
-def _xp(x):
-    return backends.backend_of(x).xp
-
-
 class Compose:
     """Apply transforms in order."""
 
@@ -49,7 +45,7 @@ class ToFloat:
             raise ValueError(f"ToFloat: dtype must be floating, got {self.dtype}")
 
     def __call__(self, x):
-        xp = _xp(x)
+        xp = backends.backend_of(x).xp
         x = xp.asarray(x)
         if x.dtype.kind in "iu":
             scale = self.dtype.type(1.0 / np.iinfo(x.dtype).max)
@@ -88,7 +84,7 @@ class Normalize:
         self.mean, self.std = mean, std
 
     def __call__(self, x):
-        xp = _xp(x)
+        xp = backends.backend_of(x).xp
         x = xp.asarray(x)
         if x.dtype.kind != "f":
             x = ToFloat()(x)
