@@ -25,7 +25,7 @@ from .base import Backend, DeviceError
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "DeviceError", "get_backend", "backend_of", "is_array", "cpu", "host",
-           "default_device", "set_default_device", "device", "cuda_available",
+           "default_device", "set_default_device", "device", "cuda_available", "cuda_backends",
            "parse_device"]
 
 cpu = NumpyBackend()
@@ -81,6 +81,11 @@ def get_backend(dev=None) -> Backend:
             if be is None:
                 be = _cuda_backends[idx] = cupy_backend.CupyBackend(idx)
     return be
+
+
+def cuda_backends() -> list[Backend]:
+    """The CUDA backends created so far in this process (one per device used)."""
+    return list(_cuda_backends.values())
 
 
 def backend_of(array) -> Backend:

@@ -451,11 +451,11 @@ class _Handle:
     def __init__(self, hooks: OrderedDict, hook):
         _Handle._next += 1
         self.id = _Handle._next
-        self._hooks = hooks
+        self._table = hooks
         hooks[self.id] = hook
 
     def remove(self) -> None:
-        self._hooks.pop(self.id, None)
+        self._table.pop(self.id, None)
 
 
 def _as_array(value, like: Tensor):

@@ -3,11 +3,13 @@
 - autograd/ has floors and no import circle: a module imports only modules on its own floor or below, at the
   top of the file or inside a function alike (an import tucked into a function to dodge a loop is still an
   edge here).
+- nn/ and xpgrad/ never touch Tensor internals or backends' private names.
 """
 from __future__ import annotations
 
 import ast
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 AUTOGRAD = ROOT / "autograd"
@@ -121,3 +123,37 @@ def test_autograd_imports_never_go_up_a_floor():
             if _floor(d) > _floor(mod):
                 bad.append(f"{mod} (floor {_floor(mod)}) imports {d} (floor {_floor(d)})")
     assert not bad, "imports up a floor:\n" + "\n".join(sorted(bad))
+
+
+# Tensor internals: autograd's business only. nn/ and the app reach a tensor through its public API
+# (.device, .version, .mark_modified(), .set_(), .requires_grad, ...).
+TENSOR_INTERNALS = {"_backend", "_version", "_rg", "_hooks", "_retain", "_idx"}
+
+
+def _private_uses(package: str) -> list[str]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                if node.attr in TENSOR_INTERNALS:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
+                elif isinstance(node.value, ast.Name) and node.value.id == "backends" and node.attr.startswith("_"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} backends.{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("autograd.tensor", "backends")):
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {a.name}" for a in node.names
+                          if a.name.startswith("_")]
+    return found
+
+
+def test_nn_and_the_app_never_touch_tensor_or_backend_internals():
+    bad = _private_uses("nn") + _private_uses("xpgrad")
+    assert not bad, "use the public Tensor/backends API instead:\n" + "\n".join(bad)
+
+
+def test_the_internals_rule_sees_a_violation(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "m.py").write_text("def f(t):\n    t._version += 1\n    return t._backend\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert len(_private_uses("pkg")) == 2

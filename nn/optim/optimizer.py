@@ -182,12 +182,12 @@ class Optimizer:
                 if not isinstance(g, Tensor):
                     raise TypeError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} is "
                                     f"a {type(g).__name__}, not a Tensor")
-                if g.shape != p.shape or g.dtype != p.dtype or g._backend is not p._backend:
+                if g.shape != p.shape or g.dtype != p.dtype or g.device is not p.device:
                     raise ValueError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} "
                                      f"does not match the parameter: gradient {_describe(g)}, parameter "
                                      f"{_describe(p)}; no parameter was changed")
                 items.append((p, g))
-                key = (p._backend, p.dtype)
+                key = (p.device, p.dtype)
                 sizes[key] = max(sizes.get(key, 0), p.size)
             if items:
                 work.append((group, hp, items))
@@ -196,7 +196,7 @@ class Optimizer:
             for p, _ in items:
                 state = self.state.get(p)
                 if not state:
-                    with p._backend.activate():
+                    with p.device.activate():
                         self.state[p] = self._init_state(p, hp)
                 else:
                     self._follow(p, state)
@@ -211,17 +211,17 @@ class Optimizer:
     def _follow(p: Tensor, state: dict) -> None:
         """Move floating state buffers to ``p``'s device and dtype if the parameter moved (``module.to``)."""
         for k, v in state.items():
-            if isinstance(v, Tensor) and (v._backend is not p._backend or v.dtype != p.dtype) \
+            if isinstance(v, Tensor) and (v.device is not p.device or v.dtype != p.dtype) \
                     and v.dtype.kind == "f":
-                with p._backend.activate():
-                    state[k] = Tensor(p._backend.asarray(v._backend.to_host(v.data), dtype=p.dtype),
-                                      device=p._backend)
+                with p.device.activate():
+                    state[k] = Tensor(p.device.asarray(v.device.to_host(v.data), dtype=p.dtype),
+                                      device=p.device)
 
     def _tmp(self, p: Tensor) -> list:
         """Parameter-shaped views of the scratch buffers (no new data)."""
         n = p.size
         shape = p.shape
-        return [b[:n].reshape(shape) for b in self._scratch[(p._backend, p.dtype)]]
+        return [b[:n].reshape(shape) for b in self._scratch[(p.device, p.dtype)]]
 
     def step(self, closure: Callable | None = None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss when a closure is given.
@@ -238,7 +238,7 @@ class Optimizer:
             for group, hp, items in work:
                 self._update_group(hp, items)
                 for p, _ in items:
-                    p._version += 1
+                    p.mark_modified()
         return loss
 
     def _update_group(self, hp: dict, items: list) -> None:
@@ -247,7 +247,7 @@ class Optimizer:
         Optimizers with a fused group update (one kernel launch on the GPU) override this.
         """
         for p, g in items:
-            be = p._backend
+            be = p.device
             if be.kind == "cpu":
                 self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
             else:
@@ -259,7 +259,7 @@ class Optimizer:
         """``items`` split by (backend, dtype), in order: what one fused group update can take at once."""
         out: dict = {}
         for p, g in items:
-            out.setdefault((p._backend, p.dtype), []).append((p, g))
+            out.setdefault((p.device, p.dtype), []).append((p, g))
         return out
 
     def _init_state(self, p: Tensor, hp: dict) -> dict:
@@ -369,11 +369,11 @@ class Optimizer:
             raise ValueError(f"loaded optimizer state '{name}' of parameter {k} has shape {tuple(arr.shape)}, but "
                              f"the parameter has shape {tuple(p.shape)}")
         dtype = p.dtype if arr.dtype.kind in "fc" else None
-        with p._backend.activate():
-            new = p._backend.asarray(arr, dtype=dtype)
+        with p.device.activate():
+            new = p.device.asarray(arr, dtype=dtype)
             if new is arr:
                 new = new.copy()      # never share memory with the loaded dict
-        return Tensor(new, device=p._backend)
+        return Tensor(new, device=p.device)
 
     # --- misc -------------------------------------------------------------------------------------
     def __repr__(self) -> str:

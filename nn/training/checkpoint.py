@@ -29,7 +29,7 @@ def _generators(loaders) -> dict:
         rng = getattr(loader, "_rng", None)       # a DataLoader built with seed=... owns a generator
         if rng is not None:
             gens[role] = rng
-    for be in backends._cuda_backends.values():   # CuPy generators: saved when their state is readable
+    for be in backends.cuda_backends():   # CuPy generators: saved when their state is readable
         gens[be.name] = be.rng
     return gens
 
