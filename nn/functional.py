@@ -13,7 +13,7 @@ import autograd as ag
 from autograd import Tensor
 from autograd.spec import OpSpec, composite, public_ops
 from autograd.ops._util import const
-from autograd.ops.activation import PRelu
+from autograd.ops.activation import PReLU
 from autograd.ops.loss import _as_target, _check_reduction, _reduce
 
 __all__ = ["linear", "relu", "leaky_relu", "prelu", "rrelu", "elu", "silu", "swish", "sigmoid", "tanh",
@@ -72,7 +72,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     slope = _rand(input)
     slope *= upper - lower
     slope += lower
-    return _result(input, PRelu.apply(input, const(slope.astype(input.dtype, copy=False), input)), inplace)
+    return _result(input, PReLU.apply(input, const(slope.astype(input.dtype, copy=False), input)), inplace)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -353,58 +353,6 @@ def l1_penalty(params) -> Tensor:
     return total
 
 
-# --- convolution and pooling ----------------------------------------------------------------
-
-
-def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
-           groups: int = 1) -> Tensor:
-    """1-D cross-correlation of (N, C, L) with weight (O, C/groups, k); ``padding`` may be ``"same"``/``"valid"``."""
-    return ag.conv1d(input, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
-           groups: int = 1) -> Tensor:
-    """2-D cross-correlation of (N, C, H, W) with weight (O, C/groups, kh, kw), one fused node (im2col + GEMM)."""
-    return ag.conv2d(input, weight, bias, stride, padding, dilation, groups)
-
-
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
-    """2-D transposed convolution (upsampling); weight is (C_in, C_out/groups, kh, kw)."""
-    return ag.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
-
-
-def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
-    """Max over windows of (N, C, L); stride defaults to the window."""
-    return ag.max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-
-
-def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
-    """Max over windows of (N, C, H, W), per channel; stride defaults to the window, padding is −∞."""
-    return ag.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-
-
-def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Tensor:
-    """Mean over windows of (N, C, L); stride defaults to the window."""
-    return ag.avg_pool1d(input, kernel_size, stride, padding, ceil_mode, count_include_pad)
-
-
-def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """Mean over windows of (N, C, H, W), per channel; zero padding counts unless ``count_include_pad=False``."""
-    return ag.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-
-
-def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    """Average pooling to a fixed output size (``1`` is global average pooling)."""
-    return ag.adaptive_avg_pool2d(input, output_size)
-
-
-__all__ += ["conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-            "adaptive_avg_pool2d"]
 
 
 # --- test specs: the composites above get the registry's generated tests (forward vs NumPy, float32 kept,

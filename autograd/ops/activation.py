@@ -10,7 +10,7 @@ from ..function import Function
 from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import as_tensor, const
-from .unary import LeakyReluGrad, exp, sigmoid
+from .unary import LeakyReLUGrad, exp, sigmoid
 
 __all__ = ["leaky_relu", "prelu", "elu", "silu", "softplus"]
 
@@ -19,7 +19,7 @@ def _slope_kw(d, shapes):
     return {"negative_slope": d.choice([0.01, 0.2, -0.5, 1.5])}
 
 
-class LeakyRelu(Function):
+class LeakyReLU(Function):
     """f = x if x > 0 else a·x;  df/dx = 1 if x > 0 else a."""
     spec = OpSpec(ref=lambda np, x, negative_slope: np.where(x > 0, x, negative_slope * x),
                   call=lambda x, **kw: leaky_relu(x, **kw), kwargs=_slope_kw, avoid=(0.0,))
@@ -28,12 +28,12 @@ class LeakyRelu(Function):
         return self.backend.fused.leaky_relu(x, self.negative_slope)
 
     def backward(self, gy):
-        return LeakyReluGrad.apply(gy, self.inputs[0], negative_slope=self.negative_slope)
+        return LeakyReLUGrad.apply(gy, self.inputs[0], negative_slope=self.negative_slope)
 
 
-class PRelu(Function):
+class PReLU(Function):
     """f = x if x > 0 else a·x, slope tensor a broadcast against x;  df/dx = [x > 0] + a[x <= 0], df/da = x[x <= 0]."""
-    spec = OpSpec(ref=lambda np, x, a: np.where(x > 0, x, a * x), nargs=2, call=lambda x, a: PRelu.apply(x, a),
+    spec = OpSpec(ref=lambda np, x, a: np.where(x > 0, x, a * x), nargs=2, call=lambda x, a: PReLU.apply(x, a),
                   avoid=[(0.0,), ()])
 
     def forward(self, x, a):
@@ -48,7 +48,7 @@ class PRelu(Function):
         return gx, ga
 
 
-class Elu(Function):
+class ELU(Function):
     """f = x if x > 0 else α(eˣ - 1);  df/dx = 1 if x > 0 else α eˣ."""
     spec = OpSpec(ref=lambda np, x, alpha: np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1)),
                   call=lambda x, **kw: elu(x, **kw), avoid=(0.0,),
@@ -67,7 +67,7 @@ class Elu(Function):
         return gy * (const(pos.astype(gy.dtype), gy) + exp(x * neg) * (neg * self.alpha))
 
 
-class Silu(Function):
+class SiLU(Function):
     """f = x σ(x) (Swish);  df/dx = σ(x) (1 + x (1 - σ(x)))."""
     spec = OpSpec(ref=lambda np, x: x / (1 + np.exp(-x)), domain=(-6.0, 6.0))
 
@@ -75,10 +75,10 @@ class Silu(Function):
         return self.backend.fused.silu(x)
 
     def backward(self, gy):
-        return SiluGrad.apply(gy, self.inputs[0])
+        return SiLUGrad.apply(gy, self.inputs[0])
 
 
-class SiluGrad(Function):
+class SiLUGrad(Function):
     """f = g h(x), h = σ(x)(1 + x(1 − σ(x))), the backward of silu (one kernel on the GPU);
     df/dg = h(x), df/dx = g σ(x)(1 − σ(x))(2 + x(1 − 2σ(x)))."""
     spec = OpSpec(ref=lambda np, g, x: g * (1 + np.exp(-x)) ** -1 * (1 + x * (1 - (1 + np.exp(-x)) ** -1)),
@@ -89,7 +89,7 @@ class SiluGrad(Function):
 
     def backward(self, ggx):
         g, x = self.inputs
-        gg = SiluGrad.apply(ggx, x) if g._rg else None
+        gg = SiLUGrad.apply(ggx, x) if g._rg else None
         gx = None
         if x._rg:
             s = sigmoid(x)
@@ -114,13 +114,13 @@ class Softplus(Function):
         return gy * sigmoid(x * self.beta if self.beta != 1 else x)
 
 
-@public(LeakyRelu)
+@public(LeakyReLU)
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else ``negative_slope``·x."""
-    return LeakyRelu.apply(x, negative_slope=float(negative_slope))
+    return LeakyReLU.apply(x, negative_slope=float(negative_slope))
 
 
-@public(PRelu, functional=True)
+@public(PReLU, functional=True)
 def prelu(x: Tensor, weight) -> Tensor:
     """Parametric ReLU: x where x > 0, else weight·x.
 
@@ -135,19 +135,19 @@ def prelu(x: Tensor, weight) -> Tensor:
         weight = weight.reshape((1, weight.shape[0]) + (1,) * (x.ndim - 2))
     if weight.dtype != x.dtype and weight.dtype.kind == "f" and x.dtype.kind == "f":
         weight = weight.astype(x.dtype)
-    return PRelu.apply(x, weight)
+    return PReLU.apply(x, weight)
 
 
-@public(Elu)
+@public(ELU)
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x where x > 0, else alpha·(eˣ − 1)."""
-    return Elu.apply(x, alpha=float(alpha))
+    return ELU.apply(x, alpha=float(alpha))
 
 
-@public(Silu)
+@public(SiLU)
 def silu(x: Tensor) -> Tensor:
     """x·σ(x), also called Swish."""
-    return Silu.apply(x)
+    return SiLU.apply(x)
 
 
 @public(Softplus)

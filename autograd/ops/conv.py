@@ -43,7 +43,7 @@ convolution's copy into its padded channel-major buffer then reads contiguous ro
 from __future__ import annotations
 
 from ..function import Function, is_grad_enabled
-from ..spec import OpSpec, composite
+from ..spec import OpSpec, composite, public
 from ..tensor import Tensor
 from ._grid import _col2im, _extend, _Grid, _im2col, _release
 from ._references import (_conv1d_ref, _conv1d_sample, _conv_ref, _conv_sample, _convT_ref, _convT_sample,
@@ -258,6 +258,7 @@ def _prologue(op, input, weight, bias, stride, dilation, groups, transposed):
     return single, x, stride, dilation
 
 
+@public(functional=True)
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """2-D cross-correlation (PyTorch's ``conv2d``), one fused node.
@@ -312,6 +313,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return reshape(y, y.shape[1:]) if single else y
 
 
+@public(functional=True)
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-D transposed convolution (PyTorch's ``conv_transpose2d``): the gradient of conv2d with respect to
@@ -359,6 +361,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     return reshape(y, y.shape[1:]) if single else y
 
 
+@public(functional=True)
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """1-D cross-correlation: input (N, C, L) or (C, L), weight (O, C/groups, k); conv2d on height 1."""

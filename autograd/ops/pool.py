@@ -16,7 +16,7 @@ The window geometry is :class:`autograd.ops._grid._Geom`; the test samples and n
 from __future__ import annotations
 
 from ..function import Function
-from ..spec import OpSpec, composite
+from ..spec import OpSpec, composite, public
 from ..tensor import Tensor
 from ._grid import _counts, _Geom, _out_size
 from ._references import (_adaptive_ref, _adaptive_sample, _avg_scatter_ref, _avg_scatter_sample, _avgpool1d_ref,
@@ -195,6 +195,7 @@ def _batched(x):
     return (reshape(x, (1,) + x.shape), True) if isinstance(x, Tensor) and x.ndim == 3 else (x, False)
 
 
+@public(functional=True)
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """2-D max pooling (PyTorch's ``max_pool2d``), one fused node.
@@ -239,6 +240,7 @@ def _flat_indices(x, arg, kernel, stride, pad, dil, single):
     return const(idx[0] if single else idx, x)
 
 
+@public(functional=True)
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling (PyTorch's ``avg_pool2d``), one fused node.
@@ -274,6 +276,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     return reshape(y, y.shape[1:]) if single else y
 
 
+@public(functional=True)
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Average pooling to a fixed output size (PyTorch's bins: rows ⌊i·H/oh⌋ to ⌈(i+1)·H/oh⌉).
 
@@ -341,6 +344,7 @@ def _stride_1d(stride, op):
         (1, _one(stride, "stride", op))
 
 
+@public(functional=True)
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """1-D max pooling of (N, C, L) or (C, L): ``max_pool2d`` on height 1."""
@@ -362,6 +366,7 @@ composite("max_pool1d", OpSpec(ref=_maxpool1d_ref, sample=lambda d: _pool1d_samp
                                call=lambda x, **kw: max_pool1d(x, **kw)))
 
 
+@public(functional=True)
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling of (N, C, L) or (C, L): ``avg_pool2d`` on height 1."""

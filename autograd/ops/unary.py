@@ -94,7 +94,7 @@ class Sigmoid(Function):
         return SigmoidGrad.apply(gy, self.output())
 
 
-class Relu(Function):
+class ReLU(Function):
     """f = max(x, 0);  df/dx = [x > 0]."""
     spec = OpSpec(ref=lambda np, x: np.maximum(x, 0), avoid=(0.0,))
 
@@ -102,7 +102,7 @@ class Relu(Function):
         return self.xp.maximum(x, 0)
 
     def backward(self, gy):
-        return LeakyReluGrad.apply(gy, self.inputs[0], negative_slope=0.0)
+        return LeakyReLUGrad.apply(gy, self.inputs[0], negative_slope=0.0)
 
 
 # --- fused backward helpers: one kernel on the GPU; their own backward is Tensor ops (differentiable again) ---
@@ -136,7 +136,7 @@ class TanhGrad(Function):
         return gg, gyy
 
 
-class LeakyReluGrad(Function):
+class LeakyReLUGrad(Function):
     """f = g · (1 if x > 0 else a), the backward of relu (a = 0) and leaky_relu;  df/dg = f/g, df/dx = 0."""
     spec = OpSpec(ref=lambda np, g, x, negative_slope: g * np.where(x > 0, 1.0, negative_slope), nargs=2,
                   shapes="same", avoid=[(), (0.0,)],
@@ -146,7 +146,7 @@ class LeakyReluGrad(Function):
         return self.backend.fused.leaky_relu_backward(x, g, self.negative_slope)
 
     def backward(self, ggx):
-        return LeakyReluGrad.apply(ggx, self.inputs[1], negative_slope=self.negative_slope), None
+        return LeakyReLUGrad.apply(ggx, self.inputs[1], negative_slope=self.negative_slope), None
 
 
 class Abs(Function):
@@ -195,9 +195,9 @@ def sigmoid(x) -> Tensor:
     return Sigmoid.apply(x)
 
 
-@public(Relu, method=True)
+@public(ReLU, method=True)
 def relu(x) -> Tensor:
-    return Relu.apply(x)
+    return ReLU.apply(x)
 
 
 @public(Abs, method=True, operators=('__abs__',))
