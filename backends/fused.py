@@ -18,6 +18,16 @@ import math
 __all__ = ["ArrayFused"]
 
 
+def decayed_grad(param, grad, wd: float, tmp, xp):
+    """L2 weight decay in the gradient: ``grad + wd * param`` written into ``tmp`` (``grad`` itself when
+    ``wd == 0``); shared by the fused updates here and the optimizers' own."""
+    if wd == 0:
+        return grad
+    xp.multiply(param, wd, out=tmp)
+    xp.add(tmp, grad, out=tmp)
+    return tmp
+
+
 class ArrayFused:
     """Reference implementations in array-module calls; ``xp`` is ``numpy`` or ``cupy``."""
 
@@ -119,14 +129,7 @@ class ArrayFused:
         return gx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
 
     # --- optimizer updates (in place on param and state; tmp: parameter-shaped scratch arrays) -----
-    @staticmethod
-    def _decayed(param, grad, wd: float, tmp, xp):
-        """``grad + wd * param`` written into ``tmp`` (or ``grad`` itself when ``wd == 0``)."""
-        if wd == 0:
-            return grad
-        xp.multiply(param, wd, out=tmp)
-        xp.add(tmp, grad, out=tmp)
-        return tmp
+    _decayed = staticmethod(decayed_grad)
 
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, tmp, *, step: int, lr: float,
                     betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:

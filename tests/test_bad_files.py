@@ -30,6 +30,7 @@ import nn.serialization as ser
 from nn.data import DataLoader, TensorDataset, datasets
 from nn.data.idx import IDXFormatError, read_idx, read_idx_images, read_idx_labels, write_idx
 from nn.serialization import CheckpointError
+from tests.test_serialization import _set_zip_size
 from nn.training import History, fit
 
 IMG_GZ = "train-images-idx3-ubyte.gz"
@@ -88,21 +89,6 @@ def _meta(root, fmt="xpgrad-checkpoint", version=1) -> np.ndarray:
     text = root if isinstance(root, str) else json.dumps(root)
     return np.frombuffer(json.dumps({"format": fmt, "version": version}).encode()[:-1]
                          + b', "root": ' + text.encode() + b"}", np.uint8)
-
-
-def _set_zip_size(data: bytes, member: str, size: int, crc: int | None = None) -> bytes:
-    """Make the zip headers of ``member`` declare ``size`` uncompressed bytes (and CRC ``crc``)."""
-    data = bytearray(data)
-    name = member.encode()
-    for sig, name_off, crc_off, size_off in ((b"PK\x03\x04", 30, 14, 22), (b"PK\x01\x02", 46, 16, 24)):
-        pos = data.find(sig)
-        while pos >= 0:
-            if data[pos + name_off:pos + name_off + len(name)] == name:
-                data[pos + size_off:pos + size_off + 4] = size.to_bytes(4, "little")
-                if crc is not None:
-                    data[pos + crc_off:pos + crc_off + 4] = crc.to_bytes(4, "little")
-            pos = data.find(sig, pos + 1)
-    return bytes(data)
 
 
 def _npy_bytes(arr) -> bytes:

@@ -22,6 +22,7 @@ from typing import Callable
 
 import autograd as ag
 from autograd import Tensor
+from backends.fused import decayed_grad
 
 __all__ = ["Optimizer"]
 
@@ -271,14 +272,7 @@ class Optimizer:
         the parameter's backend (``be.xp`` its array module, ``be.fused`` its fused updates)."""
         raise NotImplementedError
 
-    @staticmethod
-    def _decayed(param, grad, wd: float, tmp, xp):
-        """``grad + wd * param`` written into ``tmp`` (or ``grad`` itself when ``wd == 0``)."""
-        if wd == 0:
-            return grad
-        xp.multiply(param, wd, out=tmp)
-        xp.add(tmp, grad, out=tmp)
-        return tmp
+    _decayed = staticmethod(decayed_grad)     # grad + wd * param, into a scratch array
 
     # --- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -72,6 +72,16 @@ def machine() -> dict:
         pass
     import numpy
     info["numpy"] = numpy.__version__
+    try:                                    # the BLAS kernel in use (OPENBLAS_CORETYPE can force a slow one)
+        from threadpoolctl import threadpool_info
+        info["blas"] = "; ".join(f"{p.get('internal_api')} {p.get('version')} {p.get('architecture', '')} "
+                                 f"{p.get('num_threads')} threads".replace("  ", " ")
+                                 for p in threadpool_info() if p.get("user_api") == "blas")
+    except ImportError:
+        info["blas"] = "unknown (pip install threadpoolctl)"
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
     try:
         import torch
         info["torch"] = torch.__version__
