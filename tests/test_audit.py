@@ -79,3 +79,21 @@ def test_bad_arguments():
     x, y = _batch()
     with pytest.raises(TypeError, match="one-element Tensor"):
         ag.audit(m, lambda out, t: out, x, y)
+
+
+def test_a_relu_kink_inside_the_finite_step_is_not_a_mismatch():
+    """After a few Adam steps a ReLU pre-activation sits at ~4e-9, inside the 1e-6 step: the smaller step of
+    the audit's second try agrees, so the (correct) model passes."""
+    from nn.models import textbook_mlp
+    lf = nn.CrossEntropyLoss()
+    ag.manual_seed(0)
+    m = textbook_mlp()
+    rng = np.random.default_rng(0)
+    x = ag.tensor(rng.standard_normal((64, 784)).astype(np.float32))
+    y = ag.tensor(rng.integers(0, 10, 64))
+    opt = nn.optim.Adam(m.parameters())
+    for _ in range(8):
+        opt.zero_grad()
+        lf(m(x), y).backward()
+        opt.step()
+    assert ag.audit(m, lf, x, y, directions=3).ok
