@@ -1,6 +1,8 @@
-"""Test-sample declarations that live with each op (an OpInfo-like record).
+"""The records that live with each op: its test spec (OpInfo-like) and its public names.
 
-A spec says how to draw valid inputs for an op and what it must equal; the
+``@public`` declares an op's public function once; ``autograd/methods.py`` makes the Tensor methods and
+operators from these records and ``nn.functional`` takes the ``functional`` ones. A spec says how to draw
+valid inputs for an op and what it must equal; the
 generated tests in ``tests/test_ops.py`` turn every spec into forward,
 gradcheck, gradgradcheck, dtype and no-mutation tests on every backend.
 Callables here receive a *drawer* ``d`` (see :class:`autograd.testing.Drawer`) with
