@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+import traceback
 
 import backends
 
@@ -96,15 +98,17 @@ def init(backend: str = "auto", device=None, timeout: float | None = None, abort
 
 
 def install_abort_hook(comm: Communicator) -> None:
-    """On an uncaught exception in this rank: print it (marked with the rank), then abort every rank."""
-    previous = sys.excepthook
+    """On an uncaught exception in this rank: print it (marked with the rank), then abort every rank.
 
+    The error line and traceback go out in one write on the raw stderr descriptor, then the hook waits a moment
+    so the launcher forwards them before ``MPI_Abort`` tears the job down."""
     def hook(kind, value, tb):
         try:
             sys.stdout.flush()
-            print(f"[rank {comm.rank} of {comm.size}] uncaught {kind.__name__}: aborting the job", file=sys.stderr)
-            previous(kind, value, tb)
-            sys.stderr.flush()
+            text = "".join(traceback.format_exception(kind, value, tb))
+            head = f"[rank {comm.rank} of {comm.size}] {kind.__name__}: {value} -- aborting the job\n"
+            os.write(2, (head + text).encode("utf-8", "replace"))
+            time.sleep(0.5)
         finally:
             comm.abort(1)
 

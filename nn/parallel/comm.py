@@ -148,18 +148,22 @@ class MPICommunicator(Communicator):
             return self._request(self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM),
                                  f"allreduce of {array.size} {array.dtype} values")
         # a device array without NCCL: through an explicit host copy (the mpich wheel is not CUDA-aware)
-        staged = array.get()
+        be = backends.backend_of(array)
+        staged = be.to_host(array)
+
+        def back():
+            array[...] = be.asarray(staged)
         return self._request(self.comm.Iallreduce(self.MPI.IN_PLACE, staged, op=self.MPI.SUM),
-                             f"allreduce of {array.size} {array.dtype} values (host-staged)",
-                             after=lambda: array.set(staged))
+                             f"allreduce of {array.size} {array.dtype} values (host-staged)", after=back)
 
     def broadcast_(self, array, root: int = 0):
         if self.size == 1:
             return array
-        staged = array if _is_host(array) else array.get()
+        be = backends.backend_of(array)
+        staged = array if _is_host(array) else be.to_host(array)
         self._request(self.comm.Ibcast(staged, root=root), f"broadcast of {array.size} {array.dtype} values").wait()
         if staged is not array:
-            array.set(staged)
+            array[...] = be.asarray(staged)
         return array
 
     def barrier(self) -> None:
@@ -178,18 +182,13 @@ class MPICommunicator(Communicator):
         self.comm.Abort(code)
 
 
-_NCCL_TYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64",
-               "int32": "NCCL_INT32", "int64": "NCCL_INT64", "uint8": "NCCL_UINT8", "int8": "NCCL_INT8"}
-
-
 class NCCLCommunicator(MPICommunicator):
-    """NCCL (``cupy.cuda.nccl``) for CuPy arrays, with MPI (when there is more than one rank) for setting up
+    """NCCL (:mod:`backends.nccl`) for CuPy arrays, with MPI (when there is more than one rank) for setting up
     and for host arrays. The unique id is made on rank 0 and broadcast over MPI."""
     name = "nccl"
 
     def __init__(self, device_index: int | None = None, comm=None, timeout: float | None = None, mpi: bool = True):
-        import cupy
-        from cupy.cuda import nccl
+        from backends import nccl
         if mpi:
             super().__init__(comm, timeout)
         else:                                    # one process, no MPI: the single-GPU check
@@ -197,38 +196,26 @@ class NCCLCommunicator(MPICommunicator):
             self.rank = self.local_rank = 0
             self.size = self.local_size = 1
             self.timeout = default_timeout() if timeout is None else float(timeout)
-        self.cupy, self.nccl = cupy, nccl
         self.device_index = self.local_rank if device_index is None else int(device_index)
-        with cupy.cuda.Device(self.device_index):
-            uid = nccl.get_unique_id() if self.rank == 0 else None
-            if self.size > 1:
-                uid = self.comm.bcast(uid, root=0)
-            self.nccl_comm = nccl.NcclCommunicator(self.size, uid, self.rank)
-
-    def _dtype(self, array):
-        name = _NCCL_TYPES.get(array.dtype.name)
-        if name is None:
-            raise TypeError(f"NCCL: no reduction for dtype {array.dtype}")
-        return getattr(self.nccl, name)
+        uid = nccl.unique_id() if self.rank == 0 else None
+        if self.size > 1:
+            uid = self.comm.bcast(uid, root=0)
+        self.nccl = nccl.Communicator(self.size, uid, self.rank, self.device_index)
 
     def iallreduce_(self, array):
         if _is_host(array):
             return super().iallreduce_(array)
-        stream = self.cupy.cuda.get_current_stream().ptr
-        self.nccl_comm.allReduce(array.data.ptr, array.data.ptr, array.size, self._dtype(array), self.nccl.NCCL_SUM,
-                                 stream)
+        self.nccl.allreduce_(array)
         return _Done()          # stream-ordered: later work on this stream sees the sum
 
     def broadcast_(self, array, root: int = 0):
         if _is_host(array):
             return super().broadcast_(array, root)
-        stream = self.cupy.cuda.get_current_stream().ptr
-        self.nccl_comm.bcast(array.data.ptr, array.size, self._dtype(array), root, stream)
-        return array
+        return self.nccl.broadcast_(array, root)
 
     def abort(self, code: int = 1) -> None:
         try:
-            self.nccl_comm.abort()
+            self.nccl.abort()
         finally:
             if self.comm is not None:
                 self.comm.Abort(code)
