@@ -254,3 +254,11 @@ def test_train_command_distributed(tmp_path):
                        "--out", str(out), "--resume"])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert json.loads((out / "metrics.json").read_text())["history"]["epoch"] == [1, 2, 3]
+
+
+@needs_mpi
+def test_bench_parallel_runs_one_and_two_ranks(tmp_path):
+    from xpgrad.bench import parallel as bench
+    r = bench.main(["--steps", "2", "--warmup", "1", "--batch-size", "8", "--out", str(tmp_path)])
+    assert [run["ranks"] for run in r["runs"]] == [1, 2] and r["runs"][1]["allreduce_s"]
+    assert (tmp_path / "parallel.json").exists()
