@@ -14,3 +14,4 @@ from . import training  # noqa: F401,E402
 from .rnn import *  # noqa: F401,F403,E402
 from .conv import *  # noqa: F401,F403,E402
 from . import models  # noqa: F401,E402
+from . import parallel  # noqa: F401,E402

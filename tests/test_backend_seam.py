@@ -102,6 +102,9 @@ HOST_USES = {
     ("nn/optim/optimizer.py", "Optimizer._follow"): "loaded state moved to its parameter's device",
     ("nn/convert.py", "torch_to_npz"): "PyTorch tensors read from a .pth file become host arrays for the npz",
     ("nn/utils.py", "clip_grad_norm_"): "gradients on several devices gathered to one",
+    ("nn/parallel/comm.py", "MPICommunicator.allreduce_floats"): "metrics (Python floats) summed over ranks",
+    ("nn/parallel/comm.py", "MPICommunicator.iallreduce_"): "CuPy arrays over MPI without NCCL: host-staged",
+    ("nn/parallel/comm.py", "MPICommunicator.broadcast_"): "CuPy arrays over MPI without NCCL: host-staged",
 }
 
 

@@ -19,7 +19,7 @@ def test_help_lists_every_subcommand(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: xpgrad <command>")
-    for name in COMMANDS + ("torch-train", "profile"):
+    for name in COMMANDS + ("torch-train", "profile", "bench-parallel"):
         assert f"\n  {name} " in out, name
 
 

@@ -2,6 +2,8 @@
 
     xpgrad train --model cnn --epochs 1            # the main job (xpgrad.train)
     xpgrad bench --quick                           # every benchmark suite (xpgrad.bench.run)
+    mpiexec -n 2 xpgrad train --distributed       # the main job, data parallel over 2 MPI ranks
+    xpgrad bench-parallel                          # data-parallel scaling and allreduce bandwidth
     xpgrad gradcheck --quick                       # every op's gradient checks (xpgrad.gradcheck)
     xpgrad convert resnet18.pth resnet18.npz       # PyTorch weights to npz (nn.convert)
     xpgrad <command> --help                        # a command's options
@@ -20,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("xpgrad.train", "train a model of the zoo on MNIST / Fashion-MNIST (the main job)"),
     "torch-train": ("xpgrad.torch_train", "the same training recipe in PyTorch, for comparison"),
     "bench": ("xpgrad.bench.run", "benchmark suites: op overhead, large ops, training steps, vs PyTorch"),
+    "bench-parallel": ("xpgrad.bench.parallel", "data-parallel scaling (1 vs 2 MPI ranks) and allreduce bandwidth"),
     "profile": ("xpgrad.bench.profile_step", "where a training step's time goes, op by op"),
     "gradcheck": ("xpgrad.gradcheck", "property-test every op: forward, gradients, second order, CPU vs GPU"),
     "convert": ("nn.convert", "convert a PyTorch .pth state_dict to an xpgrad .npz checkpoint"),

@@ -3,6 +3,7 @@
     xpgrad train --model cnn --dataset fashion-mnist --epochs 10          # Adam 1e-3, batch 64
     xpgrad train --model mlp --device cuda --optimizer nesterov --lr 0.05
     xpgrad train --model rnn --limit 256 --epochs 1 --data-root /tmp/idx   # smoke test
+    mpiexec -n 2 xpgrad train --distributed --model cnn --epochs 1          # data parallel, 2 ranks
 
 Inputs are scaled to [-1, 1] (x / 255 * 2 - 1). The MLP sees flattened images (N, 784), the CNNs
 (N, 1, 28, 28), the recurrent models 28 time steps of 28 features (N, 28, 28); AlexNet, VGG-11 and NiN see
@@ -10,7 +11,10 @@ images enlarged to 224x224 and GoogLeNet to 96x96 (nearest neighbour, as the not
 Prints one row per epoch (train loss and accuracy, test accuracy, epoch time, samples/s) and writes into
 ``--out`` (default ``runs/<model>-<dataset>``): ``metrics.json``, ``curves.png`` (needs matplotlib),
 ``checkpoint.npz`` (model, optimizer, history; ``--resume`` continues from it) and ``model.npz`` (the final
-weights). ``xpgrad torch-train`` (:mod:`xpgrad.torch_train`) runs the same recipe in PyTorch for comparison.
+weights). With ``--distributed`` (under ``mpiexec -n R``) every rank trains a replica on its shard
+(:class:`nn.data.DistributedSampler`, ``--batch-size`` samples per rank and step, so R times as many per step in
+all) wrapped in :class:`nn.parallel.DistributedDataParallel`; metrics are means over all ranks, and only rank 0
+prints and writes files. ``xpgrad torch-train`` (:mod:`xpgrad.torch_train`) runs the same recipe in PyTorch for comparison.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ import numpy as np
 import autograd as ag
 import backends
 import nn
-from nn.data import DataLoader, TensorDataset, datasets, random_split
+from nn import parallel
+from nn.data import DataLoader, DistributedSampler, TensorDataset, datasets, random_split
 from nn.training import CHECKPOINT_NAME, OPTIMIZERS, EarlyStopping, fit, make_optimizer, plot_history
 
 # name -> (constructor in nn.models, keyword arguments, input layout); layouts: "flat" (N, 784),
@@ -120,6 +125,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="per-epoch progress bar (auto: when stderr is a terminal)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data parallel over the MPI ranks this was launched with (mpiexec -n R xpgrad train "
+                        "--distributed ...): --batch-size per rank, NCCL on cuda devices (cuda -> cuda:<local rank>)")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < (0 if name == "epochs" else 1):
@@ -161,6 +169,12 @@ def make_scheduler(kind: str, opt, epochs: int):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    comm = None
+    if args.distributed:
+        comm = parallel.init(device=args.device)
+        args.device = parallel.local_device(args.device)
+    main_rank = comm is None or comm.rank == 0
+    say = parallel.print0 if comm is not None else _print
     device = backends.get_backend(args.device)
     t_start = time.perf_counter()
 
@@ -175,13 +189,19 @@ def main(argv=None) -> dict:
     val_loader = None
     if args.val_fraction > 0:
         train_set, val_set = random_split(train_set, [1 - args.val_fraction, args.val_fraction], seed=args.seed)
-        val_loader = DataLoader(val_set, 1000, device=device)
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=device)
-    test_loader = DataLoader(test_set, 1000, device=device)
+        val_loader = _eval_loader(val_set, device, comm)
+    if comm is None:
+        train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=device)
+    else:                  # each rank its shard, reshuffled per epoch from the seed (padded to equal lengths)
+        train_loader = DataLoader(train_set, args.batch_size, device=device,
+                                  sampler=DistributedSampler(train_set, shuffle=True, seed=args.seed))
+    test_loader = _eval_loader(test_set, device, comm)
 
     # model, optimizer, schedule
     ag.manual_seed(args.seed)
     model = build_model(args.model).to(device)
+    if comm is not None:
+        model = parallel.DistributedDataParallel(model, comm)       # rank 0's initial weights everywhere
     opt = make_optimizer(args.optimizer, model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     lr = opt.param_groups[0]["lr"]
     scheduler = make_scheduler(args.schedule, opt, args.epochs)
@@ -189,33 +209,42 @@ def main(argv=None) -> dict:
 
     os.makedirs(args.out, exist_ok=True)
     ckpt = os.path.join(args.out, CHECKPOINT_NAME)
-    if not args.resume and os.path.exists(ckpt):
+    if not args.resume and os.path.exists(ckpt) and main_rank:
         os.remove(ckpt)                        # a fresh run; --resume keeps and continues it
-    print(f"xpgrad {args.model} on {args.dataset} ({device.name}): {len(train_set)} training and {len(test_set)} "
+    if comm is not None:
+        comm.barrier()
+        say(f"data parallel: {comm.size} ranks ({comm.name}), {args.batch_size} samples per rank and step, "
+            f"{args.batch_size * comm.size} per step in all")
+    say(f"xpgrad {args.model} on {args.dataset} ({device.name}): {len(train_set)} training and {len(test_set)} "
           f"test samples, {count_parameters(model):,} parameters, {args.optimizer} lr {lr:g}, batch "
           f"{args.batch_size}, seed {args.seed}", flush=True)
-    print(HEADER, flush=True)
+    say(HEADER, flush=True)
     show = {"auto": sys.stderr.isatty(), "on": True, "off": False}[args.progress]
     history = fit(model, opt, nn.CrossEntropyLoss(), train_loader, args.epochs, val_loader=val_loader,
                   test_loader=test_loader, scheduler=scheduler, early_stopping=stopper, checkpoint_dir=args.out,
                   resume=args.resume, progress=show, verbose=False,
-                  on_epoch_end=lambda epoch, rec: print(format_row(rec), flush=True))
+                  on_epoch_end=lambda epoch, rec: say(format_row(rec), flush=True))
     if len(history) == 0:
         raise SystemExit("no epoch was trained (--epochs 0, or the resumed checkpoint is already complete)")
     final = history.record(history.best_epoch - 1 if stopper is not None and history.best_epoch else -1)
 
-    nn.save({"model": model.state_dict(), "model_name": args.model, "dataset": args.dataset},
-            os.path.join(args.out, "model.npz"))
+    if main_rank:
+        nn.save({"model": model.state_dict(), "model_name": args.model, "dataset": args.dataset},
+                os.path.join(args.out, "model.npz"))
+    world = 1 if comm is None else comm.size
     metrics = {
         "framework": "xpgrad", "model": args.model, "dataset": args.dataset, "device": device.name,
         "optimizer": args.optimizer, "lr": lr, "weight_decay": args.weight_decay, "schedule": args.schedule,
-        "batch_size": args.batch_size, "epochs": args.epochs, "seed": args.seed, "limit": args.limit,
+        "batch_size": args.batch_size, "world_size": world, "global_batch_size": args.batch_size * world,
+        "epochs": args.epochs, "seed": args.seed, "limit": args.limit,
         "n_train": len(train_set), "n_test": len(test_set), "parameters": count_parameters(model),
         "final_test_acc": final["test_acc"], "final_test_loss": final["test_loss"],
         "mean_epoch_time_s": sum(history.time) / len(history),
         "mean_samples_per_s": sum(history.samples_per_s) / len(history),
         "total_time_s": time.perf_counter() - t_start, "history": history.to_dict(), "machine": _machine(),
     }
+    if not main_rank:
+        return metrics
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     try:
@@ -226,6 +255,17 @@ def main(argv=None) -> dict:
     print(f"final test accuracy: {final['test_acc']:.4f} ({100 * final['test_acc']:.2f} %)  "
           f"[written to {args.out}]", flush=True)
     return metrics
+
+
+def _print(*args, **kwargs) -> None:
+    print(*args, **kwargs)
+
+
+def _eval_loader(dataset, device, comm) -> DataLoader:
+    """Batches of 1000 for evaluation; with several ranks each evaluates its own part (every sample once)."""
+    if comm is None:
+        return DataLoader(dataset, 1000, device=device)
+    return DataLoader(dataset, 1000, device=device, sampler=DistributedSampler(dataset, shuffle=False, pad=False))
 
 
 def _machine() -> dict:

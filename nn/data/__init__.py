@@ -13,7 +13,8 @@ from .dataset import Dataset, Subset, TensorDataset, as_generator, k_fold, rando
 from .datasets import DatasetNotFoundError, ImageDataset, fashion_mnist, mnist
 from .idx import IDXFormatError, read_idx, write_idx
 from .loader import DataLoader, default_collate, to_device
+from .sampler import DistributedSampler
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "k_fold", "default_collate",
+__all__ = ["Dataset", "TensorDataset", "DistributedSampler", "Subset", "DataLoader", "random_split", "k_fold", "default_collate",
            "to_device", "as_generator", "ImageDataset", "mnist", "fashion_mnist", "DatasetNotFoundError",
            "IDXFormatError", "read_idx", "write_idx", "datasets", "transforms", "idx"]

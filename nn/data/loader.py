@@ -99,6 +99,8 @@ class DataLoader:
             (see :func:`to_device`: float32 stays float32, 1-D integer labels become int64); otherwise
             batches are arrays.
         float_dtype: with ``device``, cast floating arrays to this dtype (e.g. ``"float32"``).
+        sampler: an iterable of sample indices with ``len`` (e.g. :class:`DistributedSampler`) that replaces
+            ``shuffle``: batches are its indices in its order, ``batch_size`` at a time.
 
     Datasets with a ``get_batch(indices)`` method (:class:`TensorDataset`, :class:`Subset` of one,
     plain arrays) are batched by indexing their arrays with the whole index array at once, instead of
@@ -106,10 +108,13 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, *, drop_last: bool = False,
-                 collate_fn: Callable | None = None, seed=None, device=None, float_dtype=None):
+                 collate_fn: Callable | None = None, seed=None, device=None, float_dtype=None, sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: give either shuffle=True or a sampler (it does its own shuffling)")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -122,13 +127,20 @@ class DataLoader:
             backends.get_backend(device)   # a bad device string fails here, not at the first batch
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batches(self) -> Iterator:
-        n = len(self.dataset)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            n = len(order)
+        else:
+            n = len(self.dataset)
         stop = n - n % self.batch_size if self.drop_last else n
-        if self.shuffle:
+        if self.sampler is not None:
+            for start in range(0, stop, self.batch_size):
+                yield order[start:start + self.batch_size]
+        elif self.shuffle:
             order = (self._rng if self._rng is not None else as_generator(None)).permutation(n)
             for start in range(0, stop, self.batch_size):
                 yield order[start:start + self.batch_size]

@@ -129,6 +129,7 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
     loss_sum = correct = None
     n = n_acc = 0
     step_losses = []
+    sync = getattr(model, "finish_gradient_sync", None)
     t0 = time.perf_counter()
     for i, batch in enumerate(loader, 1):
         x, y = _split_batch(batch, device, fdt)
@@ -136,6 +137,8 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         loss = loss_fn(out, y)
         optimizer.zero_grad()
         loss.backward()
+        if sync is not None:
+            sync()                     # data parallel: gradients averaged over the ranks (no-op when done)
         optimizer.step()
         if auditor is not None:
             auditor.step(x, y)
@@ -177,6 +180,12 @@ def evaluate(model: Module, loader, loss_fn=None, device=None) -> tuple[float | 
         (argmax of the scores against integer labels; thresholded for BCE losses; None when the targets are
         not class labels).
     """
+    loss, acc, _ = _evaluate(model, loader, loss_fn, device)
+    return loss, acc
+
+
+def _evaluate(model: Module, loader, loss_fn=None, device=None) -> tuple[float | None, float | None, int]:
+    """:func:`evaluate` plus the number of samples seen."""
     device = _model_device(model) if device is None else backends.get_backend(device)
     fdt = _float_dtype(model)
     was_training = model.training
@@ -201,7 +210,48 @@ def evaluate(model: Module, loader, loss_fn=None, device=None) -> tuple[float | 
         raise ValueError("evaluate: the loader yielded no batches")
     loss = None if loss_sum is None else float(loss_sum) / n
     acc = None if correct is None else float(correct) / n_acc
+    return loss, acc, n
+
+
+# --- data parallel: what fit does differently with several ranks -------------------------------------------------
+def _communicator(model: Module, distributed: bool | None):
+    """The communicator fit reduces metrics over, or None for a single-process run."""
+    from .. import parallel
+    if distributed is None:
+        distributed = isinstance(model, parallel.DistributedDataParallel)
+    if not distributed:
+        return None
+    comm = getattr(model, "comm", None) or parallel.world()
+    return comm if comm.size > 1 else None
+
+
+def _reduce_train(comm, tr: dict) -> dict:
+    """The epoch's training metrics over every rank's samples; step losses averaged over ranks step by step."""
+    from ..parallel import reduce_mean
+    n = tr["samples"]
+    loss, acc = reduce_mean([tr["loss"], tr["acc"]], weight=n)
+    k = len(tr["step_loss"])
+    total_n, total_k = comm.allreduce_floats([n, k])
+    out = dict(tr, loss=loss, acc=acc, samples=int(total_n))
+    if total_k == k * comm.size:            # the same number of steps everywhere (padded sampler)
+        out["step_loss"] = [v / comm.size for v in comm.allreduce_floats(tr["step_loss"])]
+    return out
+
+
+def _reduced_evaluate(comm, model, loader, loss_fn, device):
+    loss, acc, n = _evaluate(model, loader, loss_fn, device)
+    if comm is None:
+        return loss, acc
+    from ..parallel import reduce_mean
+    loss, acc = reduce_mean([loss, acc], weight=n)
     return loss, acc
+
+
+def _set_epoch(loaders, epoch: int) -> None:
+    for loader in loaders.values():
+        sampler = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
 
 
 # --- the training loop ---------------------------------------------------------------------------------------
@@ -213,7 +263,7 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         scheduler=None, device=None, early_stopping: EarlyStopping | int | None = None, checkpoint_dir=None,
         resume: bool = True, progress: bool = True, verbose: bool | None = None,
         on_epoch_end: Callable[[int, dict], None] | None = None, log_every: int | None = None,
-        audit_every: int | None = None) -> History:
+        audit_every: int | None = None, distributed: bool | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     Each epoch: one pass over ``train_loader`` (``zero_grad``, forward, ``loss_fn``, ``backward``, ``step``), then
@@ -244,6 +294,11 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         log_every: refresh the running metrics every this many batches (default ~20 times per epoch).
         audit_every: every this many steps, check the model's gradient on the current batch against float64
             finite differences (:func:`autograd.audit`); a mismatch raises :class:`autograd.GradientAuditError`.
+        distributed: data-parallel mode (default: when ``model`` is a
+            :class:`~nn.parallel.DistributedDataParallel` and there is more than one rank). Then every metric is
+            the mean over all ranks' samples (so early stopping decides the same everywhere), step losses are
+            averaged over the ranks, samplers get ``set_epoch``, only rank 0 shows progress, prints and writes
+            the checkpoint (the others wait for it), and a resumed run loads the checkpoint on every rank.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
@@ -254,7 +309,10 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         early_stopping = EarlyStopping(patience=early_stopping)
     if early_stopping is not None and val_loader is None:
         raise ValueError("fit: early_stopping monitors a validation metric and needs val_loader")
+    comm = _communicator(model, distributed)
+    main = comm is None or comm.rank == 0
     verbose = progress if verbose is None else verbose
+    progress, verbose = progress and main, verbose and main
     loaders = {"train_loader": train_loader, "val_loader": val_loader, "test_loader": test_loader}
     loaders = {k: v for k, v in loaders.items() if v is not None}
 
@@ -262,6 +320,8 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
     path = _checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     if path is not None:
         os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
+        if comm is not None:
+            comm.barrier()                    # rank 0 made the directory; nobody reads before everyone looked
         if resume and os.path.exists(path):
             history, start = _resume(path, model, optimizer, scheduler, early_stopping, loaders, dev)
             if verbose:
@@ -274,11 +334,14 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
             break
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
+        _set_epoch(loaders, epoch - 1)
         bar = _Progress(progress, _len(train_loader), f"epoch {epoch}/{epochs}", log_every)
         try:
             tr = train_epoch(model, optimizer, loss_fn, train_loader, dev, bar, auditor)
         finally:
             bar.close()
+        if comm is not None:
+            tr = _reduce_train(comm, tr)
         k = len(tr["step_loss"])
         history.step_epoch += [epoch - 1 + (i + 1) / k for i in range(k)]
         history.step_loss += tr["step_loss"]
@@ -288,9 +351,9 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         rec = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "lr": float(lr),
                "train_time": tr["time"], "samples_per_s": tr["samples"] / max(tr["time"], 1e-12)}
         if val_loader is not None:
-            rec["val_loss"], rec["val_acc"] = evaluate(model, val_loader, loss_fn, dev)
+            rec["val_loss"], rec["val_acc"] = _reduced_evaluate(comm, model, val_loader, loss_fn, dev)
         if test_loader is not None:
-            rec["test_loss"], rec["test_acc"] = evaluate(model, test_loader, loss_fn, dev)
+            rec["test_loss"], rec["test_acc"] = _reduced_evaluate(comm, model, test_loader, loss_fn, dev)
         if scheduler is not None:
             scheduler.step()
         rec["time"] = time.perf_counter() - t0
@@ -299,7 +362,10 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
             stopped = early_stopping.step(rec[early_stopping.monitor], epoch, model)
             history.best_epoch, history.stopped_early = early_stopping.best_epoch, stopped
         if path is not None:
-            _save_checkpoint(path, model, optimizer, scheduler, early_stopping, history, epoch, loaders)
+            if main:
+                _save_checkpoint(path, model, optimizer, scheduler, early_stopping, history, epoch, loaders)
+            if comm is not None:
+                comm.barrier()                # the checkpoint is complete before any rank goes on
         if verbose:
             print(f"epoch {epoch:>3}/{epochs}  loss {_fmt(rec['train_loss'])}  acc {_fmt(rec['train_acc'])}  "
                   f"val_loss {_fmt(rec.get('val_loss'))}  val_acc {_fmt(rec.get('val_acc'))}  "
