@@ -55,8 +55,8 @@ class ArrayFused:
 
     def leaky_relu_backward(self, x, gy, negative_slope: float = 0.0):
         """gy · (1 where x > 0, else negative_slope); slope 0 is ReLU's backward."""
-        if negative_slope == 0:
-            return gy * (x > 0)
+        if negative_slope == 0:     # a 0/1 uint8 factor keeps the product in gy's float type, unbuffered
+            return gy * (x > 0).view(self.xp.uint8)
         return gy * self.xp.where(x > 0, 1, negative_slope).astype(gy.dtype)
 
     def silu(self, x):

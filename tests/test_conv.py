@@ -549,3 +549,41 @@ def test_released_results_are_reused():
     assert _address(F.conv_transpose2d(x, w, padding=1).data) == first
     kept = F.conv_transpose2d(x, w, padding=1)
     assert _address(F.conv_transpose2d(x, w, padding=1).data) != _address(kept.data)
+
+
+def _one_pass(monkeypatch):
+    """Make every pooling geometry take the one-pass window loop (the reference of the two-pass tile path)."""
+    from autograd.ops import _grid
+    init = _grid._Geom.__init__
+
+    def no_tiles(self, *a, **kw):
+        init(self, *a, **kw)
+        self.tiles = False
+    monkeypatch.setattr(_grid._Geom, "__init__", no_tiles)
+
+
+@pytest.mark.parametrize("kernel", [2, 3, (2, 3), (1, 2)])
+@pytest.mark.parametrize("layout", ["nchw", "batch_last"])
+def test_tiling_max_pool_equals_the_one_pass_path(monkeypatch, kernel, layout):
+    """The two-pass path for windows that tile the input (kernel = stride) gives bit-for-bit the values, first-
+    maximum gradients (ties included), double-backward gradients and indices of the one-pass window loop."""
+    rng = np.random.default_rng(4)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = rng.integers(-2, 3, size=(3, 4, 2 * kh, 3 * kw)).astype(np.float64)     # many ties, zeros included
+    x[0, 0] = 0
+    g = rng.standard_normal((3, 4, 2, 3))
+    gg = rng.standard_normal(x.shape)
+
+    def run():
+        data = x if layout == "nchw" else np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+        xt, gt = ag.tensor(data, requires_grad=True), ag.tensor(g, requires_grad=True)
+        y, idx = F.max_pool2d(xt, kernel, return_indices=True)
+        gx, = ag.grad((y * gt).sum(), [xt], create_graph=True)
+        ggt, = ag.grad((gx * ag.tensor(gg)).sum(), [gt])             # the gather of the double backward
+        return y.numpy(), idx.numpy(), gx.numpy(), ggt.numpy()
+
+    fast = run()
+    _one_pass(monkeypatch)
+    slow = run()
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)

@@ -1,10 +1,12 @@
 """Window geometry of convolution and pooling: where each kernel offset reads and writes, and the output sizes.
 
-Convolution ("flat shift", see :mod:`autograd.ops.conv`): :class:`_Grid` places a batch in a zero-padded,
-channel-major flat buffer in which every kernel offset's (OH, OW) grid is one strided view; ``_im2col`` copies
-those views into the column matrix (C·kh·kw, n·OH·OW), ``_col2im`` adds them back, ``_extend`` lays a gradient
-out as the matrix (O, n·OH·OW). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
-takes the (N, C, OH, OW) view of each offset; ``_out_size`` and ``_counts`` are PyTorch's output-length and
+Convolution (batch-last, see :mod:`autograd.ops.conv`): :class:`_Grid` places a batch in zero-padded
+(C, Hp, Wp, n) images in which every kernel offset's (OH, OW) grid is one strided slice; ``_im2col`` copies
+those slices into the column matrix (C·kh·kw, OH·OW·n), ``_col2im`` adds them back, ``_extend`` lays a gradient
+out as the matrix (O, OH·OW·n). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
+takes the (N, C, OH, OW) view of each offset, new arrays following the input's memory order; windows that
+tile the input exactly (the usual 2x2 pooling) take a two-pass path (``tile_max``/``tile_spread``) whose
+steps run over long runs of memory. ``_out_size`` and ``_counts`` are PyTorch's output-length and
 average-divisor rules.
 
 Large transients and results come from the op's backend (``fn.backend.buffers``: recycled on the CPU, the
@@ -13,11 +15,15 @@ memory pool on a GPU), never from a fresh allocation here.
 from __future__ import annotations
 
 
-# --- convolution: the flat-shift grid ------------------------------------------------------------------
+# --- convolution: the batch-last grid ------------------------------------------------------------------
 
 
 class _Grid:
-    """Where im2col reads and col2im writes for an input (·, C, H, W) and an output (·, ·, OH, OW)."""
+    """Where im2col reads and col2im writes for an input (·, C, H, W) and an output (·, ·, OH, OW).
+
+    Images are laid out batch-last, (C, Hp, Wp, n) zero-padded: each kernel offset's (OH, OW) grid is then
+    a plain strided slice whose innermost run is (OW, n) (contiguous at stride 1), so every copy and add of a
+    window loops over long rows instead of one short image row at a time."""
 
     def __init__(self, C, H, W, kernel, stride, dilation, pad, out):
         self.C, self.H, self.W = C, H, W
@@ -26,35 +32,18 @@ class _Grid:
         self.dh, self.dw = dilation
         self.pt, self.pl = pad
         self.OH, self.OW = out
-        need_w = max(self.pl + W, (self.OW - 1) * self.sw + self.dw * (self.kw - 1) + 1)
-        self.Wq = -(-need_w // self.sw)
-        self.Wp = self.sw * self.Wq
         self.Hp = max(self.pt + H, (self.OH - 1) * self.sh + self.dh * (self.kh - 1) + 1)
-        self.slab = self.Hp * self.Wp
+        self.Wp = max(self.pl + W, (self.OW - 1) * self.sw + self.dw * (self.kw - 1) + 1)
         self.K = C * self.kh * self.kw
 
-    def length(self, n: int) -> int:
-        """Flat buffer length for n images: the padded images plus the reach of the last window's row
-        past its image (up to Wq·s_w − 1 positions)."""
-        end = ((self.C * n - 1) * self.slab + self.dh * (self.kh - 1) * self.Wp + self.dw * (self.kw - 1)
-               + (self.OH - 1) * self.sh * self.Wp + (self.Wq - 1) * self.sw + 1)
-        return max(self.C * n * self.slab, end)
+    def interior(self, img):
+        """The (C, H, W, n) input region of padded images (C, Hp, Wp, n)."""
+        return img[:, self.pt:self.pt + self.H, self.pl:self.pl + self.W]
 
-    def images(self, buf, n: int):
-        """The buffer as (C, n, Hp, Wp)."""
-        return buf[:self.C * n * self.slab].reshape(self.C, n, self.Hp, self.Wp)
-
-    def interior(self, buf, n: int):
-        """The (C, n, H, W) input region of the buffer."""
-        return self.images(buf, n)[:, :, self.pt:self.pt + self.H, self.pl:self.pl + self.W]
-
-    def window(self, xp, buf, n: int, i: int, j: int):
-        """Strided view (C, n, OH, OW) of kernel offset (i, j)."""
-        it = buf.itemsize
-        off = i * self.dh * self.Wp + j * self.dw
-        strides = (n * self.slab, self.slab, self.sh * self.Wp, self.sw)
-        return xp.lib.stride_tricks.as_strided(buf[off:], (self.C, n, self.OH, self.OW),
-                                               tuple(s * it for s in strides))
+    def window(self, img, i: int, j: int):
+        """The (C, OH, OW, n) view of kernel offset (i, j) in padded images (C, Hp, Wp, n)."""
+        r, c = i * self.dh, j * self.dw
+        return img[:, r:r + (self.OH - 1) * self.sh + 1:self.sh, c:c + (self.OW - 1) * self.sw + 1:self.sw]
 
     def chunks(self, n: int, itemsize: int, limit: int) -> list:
         """Batch slices whose column matrices stay under ``limit`` bytes."""
@@ -64,59 +53,56 @@ class _Grid:
 
 
 def _im2col(fn, g: _Grid, x, dtype):
-    """(n, C, H, W) → column matrix (C·kh·kw, n·OH·OW) (a workspace array)."""
+    """(n, C, H, W) → column matrix (C·kh·kw, OH·OW·n) (a workspace array)."""
     n = x.shape[0]
-    buf = fn.backend.buffers.take((g.length(n),), dtype)
-    img = g.images(buf, n)
-    # zero only what is not overwritten: the padding frame and the tail that the last windows reach
-    img[:, :, :g.pt] = 0
-    img[:, :, g.pt + g.H:] = 0
-    img[:, :, g.pt:g.pt + g.H, :g.pl] = 0
-    img[:, :, g.pt:g.pt + g.H, g.pl + g.W:] = 0
-    buf[g.C * n * g.slab:] = 0
-    img[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x.transpose(1, 0, 2, 3)
-    cols = fn.backend.buffers.take((g.C, g.kh, g.kw, n, g.OH, g.OW), dtype)
-    for i in range(g.kh):           # one strided copy per kernel offset (faster than one 6-D copy)
+    img = fn.backend.buffers.take((g.C, g.Hp, g.Wp, n), dtype)
+    # zero only what is not overwritten: the padding frame (and any reach of the last windows past it)
+    top, bottom, left, right = g.pt, g.pt + g.H, g.pl, g.pl + g.W
+    img[:, :top] = 0
+    img[:, bottom:] = 0
+    img[:, top:bottom, :left] = 0
+    img[:, top:bottom, right:] = 0
+    img[:, top:bottom, left:right] = x.transpose(1, 2, 3, 0)
+    cols = fn.backend.buffers.take((g.C, g.kh, g.kw, g.OH, g.OW, n), dtype)
+    for i in range(g.kh):           # one strided copy per kernel offset
         for j in range(g.kw):
-            cols[:, i, j] = g.window(fn.xp, buf, n, i, j)
-    fn.backend.buffers.give(buf)
-    return cols.reshape(g.K, n * g.OH * g.OW)
+            cols[:, i, j] = g.window(img, i, j)
+    fn.backend.buffers.give(img)
+    return cols.reshape(g.K, g.OH * g.OW * n)
 
 
 def _col2im(fn, g: _Grid, cols, n: int):
-    """Column matrix (C·kh·kw, n·OH·OW) → padded images (C, n, Hp, Wp) (summing overlaps) in a workspace
-    array; returns (flat buffer, (C, n, H, W) interior view)."""
-    # with stride 1 the first offset's window is the top-left (OH, OW) corner of every padded image: it is
-    # assigned instead of added, and only the rest of each image and the tail need zeros
+    """Column matrix (C·kh·kw, OH·OW·n) → padded images (C, Hp, Wp, n) (summing overlaps) in a workspace
+    array; returns (padded images, (C, H, W, n) interior view)."""
+    # with stride 1 the first offset's window is the top-left (OH, OW) corner of the padded images: it is
+    # assigned instead of added, and only the rest needs zeros
     first = g.sh == 1 and g.sw == 1
-    buf = fn.backend.buffers.take((g.length(n),), cols.dtype, zero=not first)
+    img = fn.backend.buffers.take((g.C, g.Hp, g.Wp, n), cols.dtype, zero=not first)
     if first:
-        img = g.images(buf, n)
-        img[:, :, g.OH:] = 0
-        img[:, :, :g.OH, g.OW:] = 0
-        buf[g.C * n * g.slab:] = 0
-    c6 = cols.reshape(g.C, g.kh, g.kw, n, g.OH, g.OW)
+        img[:, g.OH:] = 0
+        img[:, :g.OH, g.OW:] = 0
+    c6 = cols.reshape(g.C, g.kh, g.kw, g.OH, g.OW, n)
     for i in range(g.kh):
         for j in range(g.kw):
-            view = g.window(fn.xp, buf, n, i, j)
+            view = g.window(img, i, j)
             if first:
                 view[...] = c6[:, i, j]
                 first = False
             else:
                 view += c6[:, i, j]
-    return buf, g.interior(buf, n)
+    return img, g.interior(img)
 
 
 def _extend(fn, g: _Grid, y, dtype):
-    """(n, O, OH, OW) → channel-major matrix (O, n·OH·OW): a view of ``y`` when it is stored that way (as conv
+    """(n, O, OH, OW) → batch-last matrix (O, OH·OW·n): a view of ``y`` when it is stored that way (as conv
     results and what elementwise ops make of them are), else a workspace copy; release it with ``_release``."""
     n, O = y.shape[:2]
-    t = y.transpose(1, 0, 2, 3)
+    t = y.transpose(1, 2, 3, 0)
     if t.dtype == dtype and t.flags.c_contiguous:
-        return t.reshape(O, n * g.OH * g.OW)
-    e = fn.backend.buffers.take((O, n, g.OH, g.OW), dtype)
+        return t.reshape(O, g.OH * g.OW * n)
+    e = fn.backend.buffers.take((O, g.OH, g.OW, n), dtype)
     e[...] = t
-    return e.reshape(O, n * g.OH * g.OW)
+    return e.reshape(O, g.OH * g.OW * n)
 
 
 def _release(fn, e, y) -> None:
@@ -141,16 +127,16 @@ class _Geom:
         self.tiles = (not self.framed and (self.sh, self.sw) == (self.kh, self.kw) and (self.dh, self.dw) == (1, 1)
                       and (self.OH * self.kh, self.OW * self.kw) == (self.H, self.W))
         self.disjoint = self.sh >= self.dh * (self.kh - 1) + 1 and self.sw >= self.dw * (self.kw - 1) + 1
-        self.cmajor = False     # new arrays follow the input's memory order: (N, C, ...) or channel-major
+        self.order = (0, 1, 2, 3)   # new arrays' memory order (outermost axis first); see ``follow``
 
     def follow(self, x) -> "_Geom":
-        """Make new arrays in the memory order of ``x`` (channel-major when its C stride exceeds its N stride)."""
-        self.cmajor = x.ndim == 4 and x.strides[1] > x.strides[0]
+        """Make new arrays in the memory order of ``x`` (e.g. a convolution's batch-last results)."""
+        self.order = _order(x)
         return self
 
     def conform(self, xp, a):
         """``a`` in the followed memory order (a copy when it differs: mixed orders make every step strided)."""
-        if a.shape[0] > 1 and a.shape[1] > 1 and (a.strides[1] > a.strides[0]) != self.cmajor:
+        if _order(a) != self.order:
             b = self.alloc(xp, a.shape, a.dtype)
             b[...] = a
             return b
@@ -159,14 +145,14 @@ class _Geom:
     def alloc(self, xp, shape, dtype, zero: bool = False, fn=None):
         """An uninitialised (or zero) array of (N, C, h, w) ``shape`` in the followed memory order (an op's
         result, from its backend's buffers, when ``fn`` is that op)."""
-        order = (shape[1], shape[0]) + tuple(shape[2:]) if self.cmajor else tuple(shape)
+        order = tuple(shape[k] for k in self.order)
         if fn is not None:
             a = fn.backend.buffers.result(order, xp.dtype(dtype))
             if zero:
                 a.fill(0)
         else:
             a = (xp.zeros if zero else xp.empty)(order, dtype)
-        return a.transpose(1, 0, 2, 3) if self.cmajor else a
+        return a.transpose(_inverse(self.order))
 
     def offsets(self):
         return [(k, divmod(k, self.kw)) for k in range(self.kh * self.kw)]
@@ -193,6 +179,8 @@ class _Geom:
     def spread(self, xp, g, arg=None, fn=None):
         """Adjoint of taking windows: each output's value sent to its window (or only to offset ``arg``);
         ``fn``: the op whose result this is."""
+        if isinstance(arg, _TileArg):
+            return self.tile_spread(xp, g, arg, fn=fn)
         N, C = g.shape[:2]
         g = self.conform(xp, g)
         if self.tiles:          # every input element lies in exactly one window: write each offset's view once
@@ -213,13 +201,108 @@ class _Geom:
                 view += v
         return self.crop(xp, buf)
 
+    def tile_max(self, xp, x, fn):
+        """Max pooling over windows that tile ``x`` exactly (``tiles``), in two passes over long runs of memory:
+        per window row the maximum of its kw columns and the first column holding it, then per window the
+        maximum of its kh row maxima and the first row holding it. Returns (y, :class:`_TileArg`); the
+        recorded offset is the window's first maximum in row-major order, as in the one-pass form."""
+        N, C = x.shape[:2]
+        kh, kw, OH, OW = self.kh, self.kw, self.OH, self.OW
+        x6 = x.reshape(N, C, OH, kh, OW, kw)
+        rows = self.alloc(xp, (N, C, self.H, OW), x.dtype).reshape(N, C, OH, kh, OW)
+        cols = _first_max(xp, [x6[..., j] for j in range(kw)], rows,
+                          lambda dt: self.alloc(xp, (N, C, self.H, OW), dt).reshape(N, C, OH, kh, OW))
+        y = self.alloc(xp, (N, C, OH, OW), x.dtype, fn=fn)
+        first_row = _first_max(xp, [rows[:, :, :, i] for i in range(kh)], y,
+                               lambda dt: self.alloc(xp, (N, C, OH, OW), dt))
+        return y, _TileArg(first_row, cols)
+
+    def tile_spread(self, xp, g, arg, fn=None):
+        """Adjoint of ``tile_max``: each output's gradient sent to its window's recorded first maximum."""
+        N, C = g.shape[:2]
+        kh, kw, OH, OW = self.kh, self.kw, self.OH, self.OW
+        g = self.conform(xp, g)
+        out = self.alloc(xp, (N, C, self.H, self.W), g.dtype, fn=fn)
+        o6 = out.reshape(N, C, OH, kh, OW, kw)
+        rows = self.alloc(xp, (N, C, self.H, OW), g.dtype).reshape(N, C, OH, kh, OW)
+        for i in range(kh):
+            xp.multiply(g, _mask(xp, arg.rows, i, kh), out=rows[:, :, :, i])
+        for j in range(kw):
+            xp.multiply(rows, _mask(xp, arg.cols, j, kw), out=o6[..., j])
+        return out
+
     def gather(self, xp, z, arg):
         """Each output takes ``z`` at its window's offset ``arg`` (the adjoint of ``spread`` with ``arg``)."""
+        if isinstance(arg, _TileArg):
+            arg = arg.offsets(xp, self.kw)
         buf = self.frame(xp, z, 0)
         out = self.alloc(xp, z.shape[:2] + (self.OH, self.OW), z.dtype, zero=True)
         for k, (i, j) in self.offsets():
             xp.copyto(out, self.win(buf, i, j), where=arg == k)
         return out
+
+
+class _TileArg:
+    """Where ``_Geom.tile_max`` found each window's first maximum: ``rows`` (N, C, OH, OW), the window row, and
+    ``cols`` (N, C, OH, kh, OW), the first maximal column of every window row (bool when there are two,
+    else int8)."""
+
+    def __init__(self, rows, cols):
+        self.rows, self.cols = rows, cols
+
+    def offsets(self, xp, kw: int):
+        """The row-major window offsets (N, C, OH, OW), int8, of the one-pass form."""
+        arg = xp.zeros(self.rows.shape, "int8")
+        r = self.rows.astype("int8")
+        for i in range(self.cols.shape[3]):
+            xp.copyto(arg, self.cols[:, :, :, i].astype("int8") + i * kw, where=r == i)
+        return arg
+
+
+def _first_max(xp, views, m, alloc):
+    """Write the elementwise maximum of ``views`` into ``m`` (NaN propagates) and return the index of the first
+    view holding it (bool for two views, else int8), from ``alloc(dtype)``."""
+    if len(views) == 1:
+        m[...] = views[0]
+        code = alloc("int8")
+        code.fill(0)
+        return code
+    xp.maximum(views[0], views[1], out=m)
+    for v in views[2:]:
+        xp.maximum(m, v, out=m)
+    behind = alloc("bool")
+    xp.not_equal(views[0], m, out=behind)
+    if len(views) == 2:
+        return behind
+    code = alloc("int8")
+    code[...] = behind
+    for v in views[1:-1]:
+        behind &= v != m
+        code += behind
+    return code
+
+
+def _mask(xp, code, k: int, n: int):
+    """``code == k`` as 0/1 (uint8, so a product with it stays in the float type and runs unbuffered)."""
+    if code.dtype == xp.bool_:
+        return (code if k == 1 else ~code).view(xp.uint8)
+    return (code == k).view(xp.uint8)
+
+
+def _order(a) -> tuple:
+    """The axes of 4-D ``a`` from outermost to innermost in memory (axes of length 1 keep their place)."""
+    if a.ndim != 4:
+        return (0, 1, 2, 3)
+    big = sorted((k for k in range(4) if a.shape[k] > 1), key=lambda k: -a.strides[k])
+    it = iter(big)
+    return tuple(next(it) if a.shape[k] > 1 else k for k in range(4))
+
+
+def _inverse(order) -> tuple:
+    inv = [0] * len(order)
+    for pos, k in enumerate(order):
+        inv[k] = pos
+    return tuple(inv)
 
 
 def _out_size(n, k, s, p, d, ceil_mode) -> int:

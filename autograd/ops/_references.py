@@ -211,6 +211,11 @@ def _padding_only_window(n, k, s, p, d, ceil) -> bool:
 
 
 def _maxpool_sample(d):
+    if d.int(0, 2) == 0:    # windows that tile the input exactly (stride = kernel): the two-pass path
+        kernel = (d.int(1, 3), d.int(1, 3))
+        x_shape = (d.int(1, 2), d.int(1, 2), kernel[0] * d.int(1, 2), kernel[1] * d.int(1, 2))
+        return [d.array(x_shape)], dict(kernel_size=kernel, stride=None, padding=(0, 0), dilation=(1, 1),
+                                        ceil_mode=False)
     x_shape, kernel, stride, pad, dil, ceil = _pool_draw(d)
     return [d.array(x_shape)], dict(kernel_size=kernel, stride=stride, padding=pad, dilation=dil, ceil_mode=ceil)
 
