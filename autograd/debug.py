@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 
 from . import engine
-from .function import Function
+from .function import Function, _describe
 from .tensor import Tensor
 
 __all__ = ["AnomalyError", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "profile", "Profile"]
@@ -82,12 +82,6 @@ def _user_frame() -> str:
     except Exception:  # noqa: BLE001  (the location alone is enough)
         pass
     return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}" + (f": {line}" if line else "")
-
-
-def _describe(tensors) -> str:
-    ts = [t for t in tensors if isinstance(t, Tensor)]
-    return (f"input shapes [{', '.join(str(tuple(t.shape)) for t in ts)}], dtypes [{', '.join(str(t.dtype) for t in ts)}]"
-            f", devices [{', '.join(sorted({t.device.name for t in ts}))}]")
 
 
 def _finite(t: Tensor) -> bool:
