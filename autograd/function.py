@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 
 from backends import DeviceError
+from backends.base import memory_order
 
 from .grad_mode import _mode, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401 (re-exported)
 from .spec import OpSpec, composites, public_ops
@@ -36,12 +37,16 @@ class Function:
         exempt: instead of a spec, the reason an internal helper needs none.
         save_output: keep the forward result so ``backward`` can use ``self.output()``.
         needs_inputs: ``backward`` reads input values, so in-place changes to them are errors.
+        elementwise: the op combines its inputs element by element; large inputs of one shape stored in
+            different memory orders (a batch-last convolution result and a channel-major array) are then
+            copied into one order before ``forward`` (NumPy walks mixed orders up to ~20x slower).
     """
 
     spec = None
     exempt: str | None = None
     save_output = False
     needs_inputs = True
+    elementwise = False  # inputs of one shape combine element by element: apply stores them alike first
     nout = 1            # number of outputs (set per node when forward returns a tuple)
     watched = None      # {output index: weakref} of outputs with hooks or retain_grad
     inputs = None       # recorded input Tensors; None once backward has freed them
@@ -67,7 +72,9 @@ class Function:
         fn.backend = be
         fn.xp = be.xp
         try:
-            if len(inputs) == 2:
+            if cls.elementwise:
+                out = fn.forward(*_aligned(be, [t.data for t in inputs]))
+            elif len(inputs) == 2:
                 out = fn.forward(inputs[0].data, inputs[1].data)
             elif len(inputs) == 1:
                 out = fn.forward(inputs[0].data)
@@ -123,6 +130,31 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backward node>"
+
+
+ALIGN_MIN = 1 << 16
+"""Inputs with fewer elements are combined as they are stored (they fit in the caches)."""
+
+
+def _aligned(be, arrays: list) -> list:
+    """``arrays`` with the large ones of the first one's shape stored in one memory order: an order some of
+    them already have, preferring one that the others reach by a plain copy (destination's innermost axis =
+    source's outermost: a channel-major array into batch-last order is one fast pass, the reverse is not)."""
+    ref = arrays[0]
+    if ref.size < ALIGN_MIN or ref.ndim < 2:
+        return arrays
+    big = [i for i, a in enumerate(arrays) if a.shape == ref.shape and a.size >= ALIGN_MIN]
+    if len(big) < 2 or all(arrays[i].strides == ref.strides for i in big):
+        return arrays
+    orders = {i: memory_order(arrays[i]) for i in big}
+    kinds = set(orders.values())
+    if len(kinds) == 1:
+        return arrays
+    target = next((o for o in kinds if all(p == o or o[-1] == p[0] for p in kinds)), orders[0])
+    for i in big:
+        if orders[i] != target:
+            arrays[i] = be.relayout(arrays[i], target)
+    return arrays
 
 
 def _op_error(name, e, inputs):

@@ -2,6 +2,22 @@
 from __future__ import annotations
 
 
+def memory_order(a) -> tuple:
+    """The axes of ``a`` from outermost to innermost in memory (largest stride first; axes of length 1 keep
+    their place, since their stride means nothing)."""
+    big = sorted((k for k in range(a.ndim) if a.shape[k] > 1), key=lambda k: -abs(a.strides[k]))
+    it = iter(big)
+    return tuple(next(it) if a.shape[k] > 1 else k for k in range(a.ndim))
+
+
+def inverse_order(order) -> tuple:
+    """The permutation that undoes ``order``."""
+    inv = [0] * len(order)
+    for pos, k in enumerate(order):
+        inv[k] = pos
+    return tuple(inv)
+
+
 class DeviceError(RuntimeError):
     """Raised for unknown or unavailable devices and for mixing devices in one op."""
 
@@ -84,6 +100,14 @@ class Backend:
     def scatter_add(self, target, index, values) -> None:
         """``target[index] += values`` with repeated indices accumulated (unbuffered)."""
         raise NotImplementedError
+
+    def relayout(self, a, order):
+        """A copy of ``a`` stored in memory ``order`` (axes from outermost to innermost), seen in ``a``'s
+        shape: how an elementwise op gets operands stored alike (operands in different orders make every
+        step of the op strided)."""
+        out = self.xp.empty(tuple(a.shape[k] for k in order), a.dtype).transpose(inverse_order(order))
+        out[...] = a
+        return out
 
     def synchronize(self) -> None:
         """Block until queued device work is done (no-op on the CPU)."""

@@ -14,6 +14,8 @@ memory pool on a GPU), never from a fresh allocation here.
 """
 from __future__ import annotations
 
+from backends.base import inverse_order, memory_order
+
 
 # --- convolution: the batch-last grid ------------------------------------------------------------------
 
@@ -131,12 +133,12 @@ class _Geom:
 
     def follow(self, x) -> "_Geom":
         """Make new arrays in the memory order of ``x`` (e.g. a convolution's batch-last results)."""
-        self.order = _order(x)
+        self.order = memory_order(x)
         return self
 
     def conform(self, xp, a):
         """``a`` in the followed memory order (a copy when it differs: mixed orders make every step strided)."""
-        if _order(a) != self.order:
+        if memory_order(a) != self.order:
             b = self.alloc(xp, a.shape, a.dtype)
             b[...] = a
             return b
@@ -152,7 +154,7 @@ class _Geom:
                 a.fill(0)
         else:
             a = (xp.zeros if zero else xp.empty)(order, dtype)
-        return a.transpose(_inverse(self.order))
+        return a.transpose(inverse_order(self.order))
 
     def offsets(self):
         return [(k, divmod(k, self.kw)) for k in range(self.kh * self.kw)]
@@ -287,22 +289,6 @@ def _mask(xp, code, k: int, n: int):
     if code.dtype == xp.bool_:
         return (code if k == 1 else ~code).view(xp.uint8)
     return (code == k).view(xp.uint8)
-
-
-def _order(a) -> tuple:
-    """The axes of 4-D ``a`` from outermost to innermost in memory (axes of length 1 keep their place)."""
-    if a.ndim != 4:
-        return (0, 1, 2, 3)
-    big = sorted((k for k in range(4) if a.shape[k] > 1), key=lambda k: -a.strides[k])
-    it = iter(big)
-    return tuple(next(it) if a.shape[k] > 1 else k for k in range(4))
-
-
-def _inverse(order) -> tuple:
-    inv = [0] * len(order)
-    for pos, k in enumerate(order):
-        inv[k] = pos
-    return tuple(inv)
 
 
 def _out_size(n, k, s, p, d, ceil_mode) -> int:

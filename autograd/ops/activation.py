@@ -33,6 +33,7 @@ class LeakyReLU(Function):
 
 class PReLU(Function):
     """f = x if x > 0 else a·x, slope tensor a broadcast against x;  df/dx = [x > 0] + a[x <= 0], df/da = x[x <= 0]."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, x, a: np.where(x > 0, x, a * x), nargs=2, call=lambda x, a: PReLU.apply(x, a),
                   avoid=[(0.0,), ()])
 
@@ -81,6 +82,7 @@ class SiLU(Function):
 class SiLUGrad(Function):
     """f = g h(x), h = σ(x)(1 + x(1 − σ(x))), the backward of silu (one kernel on the GPU);
     df/dg = h(x), df/dx = g σ(x)(1 − σ(x))(2 + x(1 − 2σ(x)))."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, g, x: g * (1 + np.exp(-x)) ** -1 * (1 + x * (1 - (1 + np.exp(-x)) ** -1)),
                   nargs=2, shapes="same", domain=[(-3.0, 3.0), (-6.0, 6.0)])
 

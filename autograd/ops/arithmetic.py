@@ -15,6 +15,7 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "maximum", "minimum", "wher
 
 class Add(Function):
     """f = x + y;  df/dx = 1, df/dy = 1."""
+    elementwise = True
     needs_inputs = False
     spec = OpSpec(ref=lambda np, x, y: x + y, nargs=2, call=lambda x, y: x + y)
 
@@ -27,6 +28,7 @@ class Add(Function):
 
 class Sub(Function):
     """f = x - y;  df/dx = 1, df/dy = -1."""
+    elementwise = True
     needs_inputs = False
     spec = OpSpec(ref=lambda np, x, y: x - y, nargs=2, call=lambda x, y: x - y)
 
@@ -39,6 +41,7 @@ class Sub(Function):
 
 class Mul(Function):
     """f = x * y;  df/dx = y, df/dy = x."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, x, y: x * y, nargs=2, call=lambda x, y: x * y)
 
     def forward(self, x, y):
@@ -51,6 +54,7 @@ class Mul(Function):
 
 class Div(Function):
     """f = x / y;  df/dx = 1/y, df/dy = -x/y^2."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, x, y: x / y, nargs=2, call=lambda x, y: x / y,
                   domain=[(-3.0, 3.0), (-3.0, 3.0)], avoid=[(), (0.0,)], margin=0.5)
 
@@ -77,6 +81,7 @@ class Neg(Function):
 
 class Pow(Function):
     """f = x ** y (x > 0);  df/dx = y x^(y-1), df/dy = x^y log x."""
+    elementwise = True
     save_output = True
     spec = OpSpec(ref=lambda np, x, y: x ** y, nargs=2, call=lambda x, y: x ** y,
                   domain=[(0.2, 3.0), (-2.0, 2.0)])
@@ -119,6 +124,7 @@ class PowConst(Function):
 
 class Maximum(Function):
     """f = max(x, y);  df/dx = [x >= y], df/dy = [x < y] (ties go to x)."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, x, y: np.maximum(x, y), nargs=2,
                   prepare=lambda np, a: [np.round(a[0] * 2) / 2, np.round(a[1] * 2) / 2 + 0.25])
 
@@ -133,6 +139,7 @@ class Maximum(Function):
 
 class Minimum(Function):
     """f = min(x, y);  df/dx = [x <= y], df/dy = [x > y] (ties go to x)."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, x, y: np.minimum(x, y), nargs=2,
                   prepare=lambda np, a: [np.round(a[0] * 2) / 2, np.round(a[1] * 2) / 2 + 0.25])
 
@@ -147,6 +154,7 @@ class Minimum(Function):
 
 class Where(Function):
     """f = cond ? x : y;  df/dx = [cond], df/dy = [not cond] (cond is not differentiated)."""
+    elementwise = True
     needs_inputs = False
     spec = OpSpec(ref=lambda np, c, x, y: np.where(c > 0, x, y), nargs=3,
                   call=lambda c, x, y: where(c > 0, x, y), grad_inputs=(1, 2), avoid=[(0.0,), (), ()])

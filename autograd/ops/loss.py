@@ -275,6 +275,7 @@ def _clamped_log(xp, p):
 class BinaryCrossEntropy(Function):
     """f = −(y log p + (1 − y) log(1 − p)) (logs clamped at −100);  df/dp = (p − y)/(p(1 − p)),
     df/dy = log(1 − p) − log p."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, p, y: -(y * np.log(p) + (1 - y) * np.log(1 - p)), nargs=2, shapes="same",
                   call=lambda p, y: binary_cross_entropy(p, y, reduction="none"),
                   domain=[(0.05, 0.95), (0.05, 0.95)])   # targets outside [0, 1] raise: keep finite differences inside

@@ -110,6 +110,7 @@ class ReLU(Function):
 
 class SigmoidGrad(Function):
     """f = g y (1 − y), the backward of y = σ(x);  df/dg = y (1 − y), df/dy = g (1 − 2y)."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, g, y: g * y * (1 - y), nargs=2, shapes="same", domain=[(-3.0, 3.0), (0.05, 0.95)])
 
     def forward(self, g, y):
@@ -124,6 +125,7 @@ class SigmoidGrad(Function):
 
 class TanhGrad(Function):
     """f = g (1 − y²), the backward of y = tanh x;  df/dg = 1 − y², df/dy = −2 g y."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, g, y: g * (1 - y * y), nargs=2, shapes="same", domain=[(-3.0, 3.0), (-0.95, 0.95)])
 
     def forward(self, g, y):
@@ -138,6 +140,7 @@ class TanhGrad(Function):
 
 class LeakyReLUGrad(Function):
     """f = g · (1 if x > 0 else a), the backward of relu (a = 0) and leaky_relu;  df/dg = f/g, df/dx = 0."""
+    elementwise = True
     spec = OpSpec(ref=lambda np, g, x, negative_slope: g * np.where(x > 0, 1.0, negative_slope), nargs=2,
                   shapes="same", avoid=[(), (0.0,)],
                   kwargs=lambda d, shapes: {"negative_slope": d.choice([0.0, 0.01, 0.2, -0.5])})
