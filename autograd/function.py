@@ -132,8 +132,10 @@ class Function:
         return f"<{type(self).__name__} backward node>"
 
 
-ALIGN_MIN = 1 << 16
-"""Inputs with fewer elements are combined as they are stored (they fit in the caches)."""
+ALIGN_MIN = 1 << 19
+"""Inputs with fewer elements are combined as they are stored. Measured on float32 (2-core Xeon VM): a mixed-order
+add costs about what a copy does up to ~0.4 M elements and 6x an aligned add from ~0.8 M on (5.1 vs 0.85 ms);
+a ReLU backward from ~1.6 M on."""
 
 
 def _aligned(be, arrays: list) -> list:
