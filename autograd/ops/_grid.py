@@ -1,7 +1,7 @@
 """Window geometry of convolution and pooling: where each kernel offset reads and writes, and the output sizes.
 
-Convolution (batch-last, see :mod:`autograd.ops.conv`): :class:`_Grid` places a batch in zero-padded
-(C, Hp, Wp, n) images in which every kernel offset's (OH, OW) grid is one strided slice; ``_im2col`` copies
+Convolution (batch-last, see :mod:`autograd.ops.conv`): :class:`_Grid` clips every kernel offset's (OH, OW)
+grid to the image, so it reads batch-last (C, H, W, n) images as one strided slice; ``_im2col`` copies
 those slices into the column matrix (C·kh·kw, OH·OW·n), ``_col2im`` adds them back, ``_extend`` lays a gradient
 out as the matrix (O, OH·OW·n). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
 takes the (N, C, OH, OW) view of each offset, new arrays following the input's memory order; windows that
@@ -23,9 +23,11 @@ from backends.base import inverse_order, memory_order
 class _Grid:
     """Where im2col reads and col2im writes for an input (·, C, H, W) and an output (·, ·, OH, OW).
 
-    Images are laid out batch-last, (C, Hp, Wp, n) zero-padded: each kernel offset's (OH, OW) grid is then
-    a plain strided slice whose innermost run is (OW, n) (contiguous at stride 1), so every copy and add of a
-    window loops over long rows instead of one short image row at a time."""
+    Images are read and written batch-last, (C, H, W, n): each kernel offset's (OH, OW) grid, clipped to the
+    part that falls inside the image, is then a plain strided slice whose innermost run is (OW, n) (contiguous
+    at stride 1), so every copy and add of a window loops over long rows instead of one short image row at a
+    time. Padding is never materialised: the window entries that fall on it are zeros in the column matrix
+    (im2col) and are dropped (col2im)."""
 
     def __init__(self, C, H, W, kernel, stride, dilation, pad, out):
         self.C, self.H, self.W = C, H, W
@@ -34,18 +36,17 @@ class _Grid:
         self.dh, self.dw = dilation
         self.pt, self.pl = pad
         self.OH, self.OW = out
-        self.Hp = max(self.pt + H, (self.OH - 1) * self.sh + self.dh * (self.kh - 1) + 1)
-        self.Wp = max(self.pl + W, (self.OW - 1) * self.sw + self.dw * (self.kw - 1) + 1)
         self.K = C * self.kh * self.kw
 
-    def interior(self, img):
-        """The (C, H, W, n) input region of padded images (C, Hp, Wp, n)."""
-        return img[:, self.pt:self.pt + self.H, self.pl:self.pl + self.W]
-
-    def window(self, img, i: int, j: int):
-        """The (C, OH, OW, n) view of kernel offset (i, j) in padded images (C, Hp, Wp, n)."""
-        r, c = i * self.dh, j * self.dw
-        return img[:, r:r + (self.OH - 1) * self.sh + 1:self.sh, c:c + (self.OW - 1) * self.sw + 1:self.sw]
+    def clip(self, i: int, j: int):
+        """For kernel offset (i, j): (output rows, output columns, input rows, input columns) as slices, the
+        outputs whose window entry (i, j) lies inside the image and the entries they read (input row of output
+        row o: o·s + i·d − p); None when no output reads the image at this offset."""
+        rows = _clip1(self.OH, self.H, self.sh, i * self.dh - self.pt)
+        cols = _clip1(self.OW, self.W, self.sw, j * self.dw - self.pl)
+        if rows is None or cols is None:
+            return None
+        return rows[0], cols[0], rows[1], cols[1]
 
     def chunks(self, n: int, itemsize: int, limit: int) -> list:
         """Batch slices whose column matrices stay under ``limit`` bytes."""
@@ -54,45 +55,68 @@ class _Grid:
         return [slice(a, min(a + step, n)) for a in range(0, n, step)]
 
 
+def _clip1(n_out: int, n_in: int, s: int, shift: int):
+    """Along one axis: (output slice, input slice) of the outputs o with 0 <= o·s + shift < n_in."""
+    lo = max(0, -(shift // s) if shift < 0 else 0)
+    hi = min(n_out, (n_in - 1 - shift) // s + 1) if n_in - 1 - shift >= 0 else 0
+    if hi <= lo:
+        return None
+    start = lo * s + shift
+    return slice(lo, hi), slice(start, start + (hi - lo - 1) * s + 1, s)
+
+
+def _batch_last(fn, x, dtype):
+    """(n, C, H, W) ``x`` as batch-last (C, H, W, n) images: a view when stored that way, else a workspace copy
+    (channel-major to batch-last is one plain pass); returns (images, copy or None)."""
+    t = x.transpose(1, 2, 3, 0)
+    if t.dtype == dtype and t.flags.c_contiguous:
+        return t, None
+    img = fn.backend.buffers.take(t.shape, dtype)
+    img[...] = t
+    return img, img
+
+
 def _im2col(fn, g: _Grid, x, dtype):
     """(n, C, H, W) → column matrix (C·kh·kw, OH·OW·n) (a workspace array)."""
     n = x.shape[0]
-    img = fn.backend.buffers.take((g.C, g.Hp, g.Wp, n), dtype)
-    # zero only what is not overwritten: the padding frame (and any reach of the last windows past it)
-    top, bottom, left, right = g.pt, g.pt + g.H, g.pl, g.pl + g.W
-    img[:, :top] = 0
-    img[:, bottom:] = 0
-    img[:, top:bottom, :left] = 0
-    img[:, top:bottom, right:] = 0
-    img[:, top:bottom, left:right] = x.transpose(1, 2, 3, 0)
+    img, copy = _batch_last(fn, x, dtype)
     cols = fn.backend.buffers.take((g.C, g.kh, g.kw, g.OH, g.OW, n), dtype)
-    for i in range(g.kh):           # one strided copy per kernel offset
+    for i in range(g.kh):           # one strided copy per kernel offset, zeros where it reads the padding
         for j in range(g.kw):
-            cols[:, i, j] = g.window(img, i, j)
-    fn.backend.buffers.give(img)
+            dst = cols[:, i, j]
+            c = g.clip(i, j)
+            if c is None:
+                dst[...] = 0
+                continue
+            ro, co, ri, ci = c
+            dst[:, :ro.start] = 0
+            dst[:, ro.stop:] = 0
+            dst[:, ro, :co.start] = 0
+            dst[:, ro, co.stop:] = 0
+            dst[:, ro, co] = img[:, ri, ci]
+    fn.backend.buffers.give(copy)
     return cols.reshape(g.K, g.OH * g.OW * n)
 
 
-def _col2im(fn, g: _Grid, cols, n: int):
-    """Column matrix (C·kh·kw, OH·OW·n) → padded images (C, Hp, Wp, n) (summing overlaps) in a workspace
-    array; returns (padded images, (C, H, W, n) interior view)."""
-    # with stride 1 the first offset's window is the top-left (OH, OW) corner of the padded images: it is
-    # assigned instead of added, and only the rest needs zeros
-    first = g.sh == 1 and g.sw == 1
-    img = fn.backend.buffers.take((g.C, g.Hp, g.Wp, n), cols.dtype, zero=not first)
-    if first:
-        img[:, g.OH:] = 0
-        img[:, :g.OH, g.OW:] = 0
+def _col2im(fn, g: _Grid, cols, out) -> None:
+    """Column matrix (C·kh·kw, OH·OW·n) → ``out`` (C, H, W, n), summing overlapping windows (entries on the
+    padding are dropped)."""
+    n = out.shape[-1]
     c6 = cols.reshape(g.C, g.kh, g.kw, g.OH, g.OW, n)
-    for i in range(g.kh):
-        for j in range(g.kw):
-            view = g.window(img, i, j)
-            if first:
-                view[...] = c6[:, i, j]
-                first = False
-            else:
-                view += c6[:, i, j]
-    return img, g.interior(img)
+    parts = [(i, j, g.clip(i, j)) for i in range(g.kh) for j in range(g.kw)]
+    parts = [p for p in parts if p[2] is not None]
+    # an offset whose windows cover the whole image (the centre one of a 'same' convolution) is assigned
+    # first, so ``out`` needs no zero fill
+    full = next((k for k, (_, _, (ro, co, ri, ci)) in enumerate(parts)
+                 if ri.step == 1 and ci.step == 1 and (ri.start, ri.stop, ci.start, ci.stop) == (0, g.H, 0, g.W)),
+                None)
+    if full is None:
+        out.fill(0)
+    else:
+        i, j, (ro, co, _, _) = parts.pop(full)
+        out[...] = c6[:, i, j, ro, co]
+    for i, j, (ro, co, ri, ci) in parts:
+        out[:, ri, ci] += c6[:, i, j, ro, co]
 
 
 def _extend(fn, g: _Grid, y, dtype):

@@ -10,11 +10,13 @@ to any order:
 conv2d's input gradient is ConvTranspose2d, conv_transpose2d's input gradient is Conv2d, and both weight
 gradients are Conv2dWeightGrad.
 
-Column layout (batch-last). The input is copied once into a zero-padded, batch-last buffer (C, Hp, Wp, N):
-for every kernel offset (i, j) the whole (OH, OW) output grid is then one strided slice (C, OH, OW, N) of it
-whose innermost run is (OW, N), contiguous at stride 1, so im2col is kh·kw copies over long runs into the
-column matrix (C·kh·kw, OH·OW·N) and col2im is kh·kw vectorised adds (with stride 1 the first is an
-assignment, so only the rest of the buffer needs zeros). (A channel-major (C, N, H, W) layout makes NumPy
+Column layout (batch-last). The input is read as batch-last images (C, H, W, N) (convolution results are
+stored that way, so this is a view; other inputs are copied once): for every kernel offset (i, j) the
+outputs whose window entry lies inside the image form one strided slice (C, OH', OW', N) of it whose
+innermost run is (OW', N), contiguous at stride 1, so im2col is kh·kw copies over long runs into the column
+matrix (C·kh·kw, OH·OW·N), with zeros where a window reads the padding, and col2im is kh·kw vectorised adds
+straight into the result (the offset that covers the whole image, the centre of a 'same' convolution, is
+assigned first, so nothing needs zeros). Padding is never materialised. (A channel-major (C, N, H, W) layout makes NumPy
 loop over one short image row at a time; batch-last cut the CNN step's convolution time by a fifth.) The
 matrices hold no padding columns: every product does only useful work, and the forward's result is already
 a contiguous (O, OH, OW, N) block, on which the elementwise ops that follow run as one long loop. Every
@@ -29,7 +31,7 @@ product is then one float32 GEMM:
 Memory: the column matrix holds C·kh·kw · N·OH·OW elements, i.e. C·kh·kw/O times the output. When it
 would exceed ``COL_BUFFER_BYTES`` the batch is processed in chunks of images (one product per chunk). When
 the weight requires grad the forward's column matrix is kept for the weight gradient (only when it fits in
-one chunk) and released by the backward pass. Large transients (padded copies, column matrices, extended
+one chunk) and released by the backward pass. Large transients (batch-last copies, column matrices, extended
 gradients) and results come from the backend's buffers (``self.backend.buffers``, see :mod:`backends.buffers`):
 recycled per thread on the CPU, where fresh multi-megabyte arrays cost a page fault per 4 KiB, and a result
 only once nothing references it any more; plain allocations from CuPy's memory pool on a GPU.
@@ -39,7 +41,7 @@ samples and naive references in :mod:`autograd.ops._references`.
 
 Layout: results are stored batch-last, (C, H, W, N) in memory and seen as (N, C, H, W), because that is
 the order the products produce them in; elementwise ops and pooling keep that order, and the next
-convolution's copy into its padded batch-last buffer then reads long contiguous runs.
+convolution reads them in place.
 """
 from __future__ import annotations
 
@@ -164,13 +166,10 @@ class ConvTranspose2d(Function):
             _matmul(xp, wm, e, self.groups, ta=True, out=cols)
             if ext is None:
                 _release(self, e, x)
-            buf, y = _col2im(self, g, cols, n)
+            _col2im(self, g, cols, out[..., sl])
             self.backend.buffers.give(cols)
-            if b is None:
-                out[..., sl] = y
-            else:
-                xp.add(y, b.reshape(C, 1, 1, 1), out=out[..., sl])
-            self.backend.buffers.give(buf)
+        if b is not None:
+            out += b.reshape(C, 1, 1, 1)
         return out.transpose(3, 0, 1, 2)
 
     def backward(self, gy):
