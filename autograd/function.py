@@ -72,14 +72,18 @@ class Function:
         fn.backend = be
         fn.xp = be.xp
         try:
-            if cls.elementwise:
-                out = fn.forward(*_aligned(be, [t.data for t in inputs]))
-            elif len(inputs) == 2:
-                out = fn.forward(inputs[0].data, inputs[1].data)
+            if len(inputs) == 2:
+                a, b = inputs[0].data, inputs[1].data
+                if a.size >= ALIGN_MIN and cls.elementwise:
+                    a, b = _aligned(be, [a, b])
+                out = fn.forward(a, b)
             elif len(inputs) == 1:
                 out = fn.forward(inputs[0].data)
             else:
-                out = fn.forward(*[t.data for t in inputs])
+                arrays = [t.data for t in inputs]
+                if arrays[0].size >= ALIGN_MIN and cls.elementwise:
+                    arrays = _aligned(be, arrays)
+                out = fn.forward(*arrays)
         except (ValueError, IndexError, TypeError) as e:
             raise _op_error(cls.__name__, e, inputs) from e
         if not (record and _mode.enabled):
