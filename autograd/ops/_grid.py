@@ -76,11 +76,15 @@ def _batch_last(fn, x, dtype):
     return img, img
 
 
-def _im2col(fn, g: _Grid, x, dtype):
-    """(n, C, H, W) → column matrix (C·kh·kw, OH·OW·n) (a workspace array)."""
+def _im2col(fn, g: _Grid, x, dtype, ones: bool = False):
+    """(n, C, H, W) → column matrix (C·kh·kw, OH·OW·n) (a workspace array), with a last row of ones when
+    ``ones`` (so a bias column appended to the weights adds the bias inside the product)."""
     n = x.shape[0]
     img, copy = _batch_last(fn, x, dtype)
-    cols = fn.backend.buffers.take((g.C, g.kh, g.kw, g.OH, g.OW, n), dtype)
+    mat = fn.backend.buffers.take((g.K + int(ones), g.OH * g.OW * n), dtype)
+    if ones:
+        mat[g.K] = 1
+    cols = mat[:g.K].reshape(g.C, g.kh, g.kw, g.OH, g.OW, n)
     for i in range(g.kh):           # one strided copy per kernel offset, zeros where it reads the padding
         for j in range(g.kw):
             dst = cols[:, i, j]
@@ -95,7 +99,7 @@ def _im2col(fn, g: _Grid, x, dtype):
             dst[:, ro, co.stop:] = 0
             dst[:, ro, co] = img[:, ri, ci]
     fn.backend.buffers.give(copy)
-    return cols.reshape(g.K, g.OH * g.OW * n)
+    return mat
 
 
 def _col2im(fn, g: _Grid, cols, out) -> None:

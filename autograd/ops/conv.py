@@ -100,9 +100,13 @@ class Conv2d(Function):
         wm = w.reshape(O, -1)
         chunks = g.chunks(N, dt.itemsize, COL_BUFFER_BYTES)
         if len(chunks) == 1:
-            cols = _im2col(self, g, x, dt)
+            # y = [W | b] @ [cols; 1]: the bias rides in the product instead of a pass over the result
+            fold = b is not None and self.groups == 1
+            cols = _im2col(self, g, x, dt, ones=fold)
+            if fold:
+                wm = xp.concatenate([wm, b.reshape(O, 1).astype(dt, copy=False)], axis=1)
             y = _matmul(xp, wm, cols, self.groups, out=self.backend.buffers.result((O, cols.shape[1]), dt))
-            if b is not None:
+            if b is not None and not fold:
                 y += b.reshape(O, 1)
             if self.keep:
                 self.saved = cols        # for the weight gradient; handed back to the workspace there
@@ -202,7 +206,8 @@ class Conv2dWeightGrad(Function):
         gw = None
         whole = cols is not None or ext is not None
         for sl in [slice(0, N)] if whole else g.chunks(N, dt.itemsize, COL_BUFFER_BYTES):
-            c = cols if cols is not None else _im2col(self, g, x[sl], dt)
+            mat = cols if cols is not None else _im2col(self, g, x[sl], dt)
+            c = mat[:g.K]       # without the forward's row of ones, if it has one
             e = ext if ext is not None else _extend(self, g, gy[sl], dt)
             if self.groups == 1:    # cols @ gyᵀ, transposed: OpenBLAS runs this shape ~15 % faster than gy @ colsᵀ
                 part = xp.matmul(c, e.T).T
@@ -210,7 +215,7 @@ class Conv2dWeightGrad(Function):
                 part = _matmul(xp, e, c, self.groups, tb=True)
             if ext is None:
                 _release(self, e, gy)
-            self.backend.buffers.give(c)
+            self.backend.buffers.give(mat)
             gw = part if gw is None else gw + part
         if gw is None:
             gw = xp.zeros((O, g.K // self.groups), dt)
