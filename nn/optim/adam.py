@@ -50,13 +50,15 @@ class Adam(Optimizer):
         return state
 
     def _update_group(self, hp, items) -> None:
+        amsgrad = hp["amsgrad"]
+        states = self.state
         for (be, _), batch in self._batches(items).items():
             params, grads, ms, vs, vmaxs, tmps, steps = [], [], [], [], [], [], []
             for p, g in batch:
-                state = self.state[p]
-                state["step"] += 1
+                state = states[p]
+                state["step"] = step = state["step"] + 1
                 vmax = None
-                if hp["amsgrad"]:
+                if amsgrad:
                     if "max_exp_avg_sq" not in state:
                         state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
                     vmax = state["max_exp_avg_sq"].data
@@ -66,7 +68,7 @@ class Adam(Optimizer):
                 vs.append(state["exp_avg_sq"].data)
                 vmaxs.append(vmax)
                 tmps.append(self._tmp(p))
-                steps.append(state["step"])
+                steps.append(step)
             with be.activate():
                 be.fused.adam_update_group(params, grads, ms, vs, vmaxs, tmps, steps=steps, lr=hp["lr"],
                                            betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"],

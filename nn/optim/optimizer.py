@@ -132,6 +132,8 @@ class Optimizer:
                label: str | None = None) -> None:
         """``lo <= group[name]`` (and ``<= hi`` or ``< hi``) for a real number; NaN fails."""
         v = group[name]
+        if type(v) is float and lo <= v and (hi is None or (v < hi if hi_open else v <= hi)):
+            return      # the common case, without the slower abstract-class checks below
         label = label or name
         if isinstance(v, Tensor) or isinstance(v, bool) or not isinstance(v, Real):
             raise TypeError(f"Invalid {label} value: {v!r} (a Python number is expected)")
@@ -158,7 +160,9 @@ class Optimizer:
         for k, v in group.items():
             if k == "params":
                 continue
-            if isinstance(v, bool) or v is None or isinstance(v, str):
+            if type(v) is float or (type(v) is tuple and all(type(x) is float for x in v)):
+                hp[k] = v
+            elif isinstance(v, bool) or v is None or isinstance(v, str):
                 hp[k] = v
             elif isinstance(v, Real):
                 hp[k] = float(v)
@@ -183,13 +187,15 @@ class Optimizer:
                 if not isinstance(g, Tensor):
                     raise TypeError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} is "
                                     f"a {type(g).__name__}, not a Tensor")
-                if g.shape != p.shape or g.dtype != p.dtype or g.device is not p.device:
+                key = (p.device, p.dtype)
+                if g.shape != p.shape or g.dtype != key[1] or g.device is not key[0]:
                     raise ValueError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} "
                                      f"does not match the parameter: gradient {_describe(g)}, parameter "
                                      f"{_describe(p)}; no parameter was changed")
                 items.append((p, g))
-                key = (p.device, p.dtype)
-                sizes[key] = max(sizes.get(key, 0), p.size)
+                n = p.size
+                if n > sizes.get(key, -1):
+                    sizes[key] = n
             if items:
                 work.append((group, hp, items))
         # allocation only from here on: state and scratch buffers
@@ -211,12 +217,11 @@ class Optimizer:
     @staticmethod
     def _follow(p: Tensor, state: dict) -> None:
         """Move floating state buffers to ``p``'s device and dtype if the parameter moved (``module.to``)."""
+        be, dt = p.device, p.dtype
         for k, v in state.items():
-            if isinstance(v, Tensor) and (v.device is not p.device or v.dtype != p.dtype) \
-                    and v.dtype.kind == "f":
-                with p.device.activate():
-                    state[k] = Tensor(p.device.asarray(v.device.to_host(v.data), dtype=p.dtype),
-                                      device=p.device)
+            if isinstance(v, Tensor) and (v.device is not be or v.dtype != dt) and v.dtype.kind == "f":
+                with be.activate():
+                    state[k] = Tensor(be.asarray(v.device.to_host(v.data), dtype=dt), device=be)
 
     def _tmp(self, p: Tensor) -> list:
         """Parameter-shaped views of the scratch buffers (no new data)."""
