@@ -20,7 +20,9 @@ def _seed(root: Tensor, g) -> Tensor:
         if root.data.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for one-element outputs; "
                                f"got shape {root.shape}, so pass gradient=")
-        return _make(root.xp.ones(root.data.shape, root.data.dtype), root._backend, False)
+        one = root.xp.empty(root.data.shape, root.data.dtype)    # empty + fill: two C calls (ones() is Python)
+        one.fill(1)
+        return _make(one, root._backend, False)
     if not isinstance(g, Tensor):
         g = Tensor(g, dtype=root.dtype, device=root._backend)
     if g.shape != root.shape:
@@ -85,11 +87,12 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
     hook = _backward_hook
     prev = _mode.enabled
     _mode.enabled = create_graph
+    push, pop = heapq.heappush, heapq.heappop
     try:
         for r, g in zip(roots, seeds):
             deliver(r, g)
         while heap:
-            fn = heapq.heappop(heap)[2]
+            fn = pop(heap)[2]
             gys = buffers.pop(fn)
             if fn.watched is not None:
                 _watched_outputs(fn, gys)
@@ -120,16 +123,19 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
                 if gx.data.shape != t.data.shape:
                     gx = sum_to(gx, t.data.shape)
                 c = t.creator
-                if c is None or captured is not None:
+                if captured is not None:
                     deliver(t, gx)
-                    continue
-                # inlined deliver() for the common case: a gradient into an inner node
-                buf = buffers.get(c)
-                if buf is None:
-                    buf = buffers[c] = [None] * c.nout
-                    heapq.heappush(heap, (-c.generation, id(c), c))
-                i = t._idx
-                buf[i] = gx if buf[i] is None else buf[i] + gx
+                elif c is None:         # a leaf: accumulate into .grad (inlined _accumulate)
+                    if t._hooks:
+                        gx = _run_hooks(t, gx)
+                    t.grad = gx if t.grad is None else t.grad + gx
+                else:                   # an inner node (inlined deliver)
+                    buf = buffers.get(c)
+                    if buf is None:
+                        buf = buffers[c] = [None] * c.nout
+                        push(heap, (-c.generation, id(c), c))
+                    i = t._idx
+                    buf[i] = gx if buf[i] is None else buf[i] + gx
             if not retain_graph:
                 fn.inputs = None
                 fn.saved = None
