@@ -187,21 +187,22 @@ class Optimizer:
                 if not isinstance(g, Tensor):
                     raise TypeError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} is "
                                     f"a {type(g).__name__}, not a Tensor")
-                key = (p.device, p.dtype)
-                if g.shape != p.shape or g.dtype != key[1] or g.device is not key[0]:
+                pd, gd, be = p.data, g.data, p.device
+                if gd.shape != pd.shape or gd.dtype != pd.dtype or g.device is not be:
                     raise ValueError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} "
                                      f"does not match the parameter: gradient {_describe(g)}, parameter "
                                      f"{_describe(p)}; no parameter was changed")
                 items.append((p, g))
-                n = p.size
-                if n > sizes.get(key, -1):
-                    sizes[key] = n
+                key = (be, pd.dtype)
+                if pd.size > sizes.get(key, -1):
+                    sizes[key] = pd.size
             if items:
                 work.append((group, hp, items))
         # allocation only from here on: state and scratch buffers
+        states = self.state
         for group, hp, items in work:
             for p, _ in items:
-                state = self.state.get(p)
+                state = states.get(p)
                 if not state:
                     with p.device.activate():
                         self.state[p] = self._init_state(p, hp)
@@ -212,22 +213,33 @@ class Optimizer:
             if bufs is None or bufs[0].size < size:
                 with be.activate():
                     self._scratch[(be, dt)] = [be.xp.empty(size, dtype=dt) for _ in range(self._n_scratch)]
+                self._views = None
         return work
 
     @staticmethod
     def _follow(p: Tensor, state: dict) -> None:
         """Move floating state buffers to ``p``'s device and dtype if the parameter moved (``module.to``)."""
-        be, dt = p.device, p.dtype
+        be, dt = p.device, p.data.dtype
         for k, v in state.items():
-            if isinstance(v, Tensor) and (v.device is not be or v.dtype != dt) and v.dtype.kind == "f":
+            if isinstance(v, Tensor) and (v.device is not be or v.data.dtype != dt) and v.data.dtype.kind == "f":
                 with be.activate():
                     state[k] = Tensor(be.asarray(v.device.to_host(v.data), dtype=dt), device=be)
 
+    _views = None       # {parameter: (scratch buffers, shape, views)}: what _tmp made, kept while both stand
+
     def _tmp(self, p: Tensor) -> list:
-        """Parameter-shaped views of the scratch buffers (no new data)."""
-        n = p.size
-        shape = p.shape
-        return [b[:n].reshape(shape) for b in self._scratch[(p.device, p.dtype)]]
+        """Parameter-shaped views of the scratch buffers (no new data), made once per parameter and buffer."""
+        pd = p.data
+        bufs = self._scratch[(p.device, pd.dtype)]
+        views = self._views
+        if views is None:
+            views = self._views = {}
+        hit = views.get(p)
+        if hit is not None and hit[0] is bufs and hit[1] == pd.shape:
+            return hit[2]
+        out = [b[:pd.size].reshape(pd.shape) for b in bufs]
+        views[p] = (bufs, pd.shape, out)
+        return out
 
     def step(self, closure: Callable | None = None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss when a closure is given.
@@ -388,5 +400,6 @@ class Optimizer:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_scratch"] = {}
+        d.pop("_views", None)
         return d
 
