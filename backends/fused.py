@@ -192,14 +192,14 @@ class ArrayFused:
                             weight_decay=weight_decay, nesterov=nesterov, first=firsts[i])
 
 
-def _adam_scalars(xp, dtype, step: int, lr: float, b1: float, b2: float, eps: float, wd: float) -> tuple:
+def _adam_scalars(xp, dtype, step: int, lr: float, b1: float, b2: float, eps: float, wd: float) -> list:
     """The scalars of one Adam step as 0-d arrays of the parameters' dtype: a ufunc takes those faster than
     Python floats, and rounds them the same way. The bias corrections c1 = 1 − b1^t, c2 = 1 − b2^t are folded
     into two of them: ``p -= (lr √c2 / c1) · m / (√v + eps √c2)`` is PyTorch's ``p -= lr / c1 · m / (√v / √c2
     + eps)`` with one array pass fewer (and that pass an array division)."""
     bc2_sqrt = math.sqrt(1.0 - b2 ** step)
     values = (b1, 1.0 - b1, b2, 1.0 - b2, eps * bc2_sqrt, lr * bc2_sqrt / (1.0 - b1 ** step), wd, 1.0 - lr * wd)
-    return tuple(xp.array(v, dtype) for v in values)
+    return [xp.array(v, dtype) for v in values]
 
 
 def _adam(xp, param, grad, m, v, vmax, tmp, scalars, decoupled: bool, has_wd: bool) -> None:

@@ -49,10 +49,11 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = ag.zeros_like(p)
         return state
 
-    def _update_group(self, hp, items) -> None:
+    def _update_group(self, hp, batches) -> None:
         amsgrad = hp["amsgrad"]
         states = self.state
-        for (be, _), batch in self._batches(items).items():
+        for key, batch in batches.items():
+            be, scratch = key[0], self._scratch[key]
             params, grads, ms, vs, vmaxs, tmps, steps = [], [], [], [], [], [], []
             for p, g in batch:
                 state = states[p]
@@ -67,7 +68,7 @@ class Adam(Optimizer):
                 ms.append(state["exp_avg"].data)
                 vs.append(state["exp_avg_sq"].data)
                 vmaxs.append(vmax)
-                tmps.append(self._tmp(p))
+                tmps.append(self._tmp(p, scratch))
                 steps.append(step)
             with be.activate():
                 be.fused.adam_update_group(params, grads, ms, vs, vmaxs, tmps, steps=steps, lr=hp["lr"],
