@@ -140,6 +140,9 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
             if not retain_graph:
                 fn.inputs = None
                 fn.saved = None
+            # drop this node's last input, gradients and output before the next node runs, so that arrays
+            # nothing else holds can be freed (or recycled by backend.buffers) as early as possible
+            t = gx = gxs = o = None
     finally:
         _mode.enabled = prev
     return captured
