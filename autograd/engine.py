@@ -12,6 +12,7 @@ import heapq
 from .errors import GraphError
 from .core import sum_to
 from .grad_mode import _mode
+from .function import _version_of
 from .tensor import Tensor, _make
 
 
@@ -20,7 +21,9 @@ def _seed(root: Tensor, g) -> Tensor:
         if root.data.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for one-element outputs; "
                                f"got shape {root.shape}, so pass gradient=")
-        return _make(root.xp.ones(root.data.shape, root.data.dtype), root._backend, False)
+        one = root.xp.empty(root.data.shape, root.data.dtype)    # empty + fill: two C calls (ones() is Python)
+        one.fill(1)
+        return _make(one, root._backend, False)
     if not isinstance(g, Tensor):
         g = Tensor(g, dtype=root.dtype, device=root._backend)
     if g.shape != root.shape:
@@ -85,11 +88,12 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
     hook = _backward_hook
     prev = _mode.enabled
     _mode.enabled = create_graph
+    push, pop = heapq.heappush, heapq.heappop
     try:
         for r, g in zip(roots, seeds):
             deliver(r, g)
         while heap:
-            fn = heapq.heappop(heap)[2]
+            fn = pop(heap)[2]
             gys = buffers.pop(fn)
             if fn.watched is not None:
                 _watched_outputs(fn, gys)
@@ -102,7 +106,7 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
             if inputs is None:
                 raise GraphError(f"{type(fn).__name__}: trying to backward through the graph a second time "
                                  "(its saved tensors were freed); pass retain_graph=True to the first backward")
-            if fn.needs_inputs:
+            if fn.needs_inputs and list(map(_version_of, inputs)) != fn.versions:
                 for t, v in zip(inputs, fn.versions):
                     if t._version != v:
                         _version_error(fn, t, v)
@@ -120,19 +124,25 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
                 if gx.data.shape != t.data.shape:
                     gx = sum_to(gx, t.data.shape)
                 c = t.creator
-                if c is None or captured is not None:
+                if captured is not None:
                     deliver(t, gx)
-                    continue
-                # inlined deliver() for the common case: a gradient into an inner node
-                buf = buffers.get(c)
-                if buf is None:
-                    buf = buffers[c] = [None] * c.nout
-                    heapq.heappush(heap, (-c.generation, id(c), c))
-                i = t._idx
-                buf[i] = gx if buf[i] is None else buf[i] + gx
+                elif c is None:         # a leaf: accumulate into .grad (inlined _accumulate)
+                    if t._hooks:
+                        gx = _run_hooks(t, gx)
+                    t.grad = gx if t.grad is None else t.grad + gx
+                else:                   # an inner node (inlined deliver)
+                    buf = buffers.get(c)
+                    if buf is None:
+                        buf = buffers[c] = [None] * c.nout
+                        push(heap, (-c.generation, id(c), c))
+                    i = t._idx
+                    buf[i] = gx if buf[i] is None else buf[i] + gx
             if not retain_graph:
                 fn.inputs = None
                 fn.saved = None
+            # drop this node's last input, gradients and output before the next node runs, so that arrays
+            # nothing else holds can be freed (or recycled by backend.buffers) as early as possible
+            t = gx = gxs = o = None
     finally:
         _mode.enabled = prev
     return captured

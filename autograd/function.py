@@ -8,6 +8,7 @@ input requires grad and grad mode is on.
 """
 from __future__ import annotations
 
+import operator
 import weakref
 
 from backends import DeviceError
@@ -18,6 +19,7 @@ from .spec import OpSpec, composites, public_ops
 from .tensor import Tensor, _make
 
 _new = object.__new__
+_version_of = operator.attrgetter("_version")     # list(map(...)) of it: the input versions, looped in C
 
 _REGISTRY: dict[str, type] = {}
 
@@ -98,7 +100,7 @@ class Function:
         fn.generation = gen
         gen += 1
         if cls.needs_inputs:
-            fn.versions = [t._version for t in inputs]
+            fn.versions = list(map(_version_of, inputs))
         if type(out) is tuple:
             outs = tuple([_make(o, be, True) for o in out])
             fn.nout = len(outs)

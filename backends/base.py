@@ -1,6 +1,10 @@
 """The backend interface: everything the engine asks of an array library."""
 from __future__ import annotations
 
+import contextlib
+
+_NOTHING = contextlib.nullcontext()     # reusable and re-entrant: one object serves every activate()
+
 
 def memory_order(a) -> tuple:
     """The axes of ``a`` from outermost to innermost in memory (largest stride first; axes of length 1 keep
@@ -58,8 +62,9 @@ class Backend:
                 return False
         return self is other
 
-    def __hash__(self) -> int:
-        return hash((self.kind, self.index))
+    # one live object per device (copies and pickles resolve to it, see __reduce__), so identity is the
+    # hash: dicts keyed by backends (the optimizers' scratch buffers) then hash in C, with no Python call
+    __hash__ = object.__hash__
 
     def __reduce__(self):
         # copies and pickles resolve to the one live backend of the device, so copied tensors still match
@@ -114,5 +119,4 @@ class Backend:
 
     def activate(self):
         """Context manager making this device current for allocations."""
-        import contextlib
-        return contextlib.nullcontext()
+        return _NOTHING

@@ -137,36 +137,10 @@ class ArrayFused:
 
         ``tmp`` holds two scratch arrays (one suffices when ``decoupled``).
         """
-        xp = self.xp
-        lr, wd = float(lr), float(weight_decay)
-        b1, b2 = betas
-        if decoupled:
-            if wd != 0:
-                xp.multiply(param, 1.0 - lr * wd, out=param)
-            g = grad
-        else:
-            g = self._decayed(param, grad, wd, tmp[0], xp)
-        m, v = exp_avg, exp_avg_sq
-        t = tmp[-1]
-        xp.multiply(m, b1, out=m)
-        xp.multiply(g, 1.0 - b1, out=t)
-        xp.add(m, t, out=m)
-        xp.multiply(v, b2, out=v)
-        xp.multiply(g, g, out=t)
-        xp.multiply(t, 1.0 - b2, out=t)
-        xp.add(v, t, out=v)
-        bc1 = 1.0 - b1 ** step
-        bc2_sqrt = math.sqrt(1.0 - b2 ** step)
-        if max_exp_avg_sq is not None:
-            xp.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)
-            xp.sqrt(max_exp_avg_sq, out=t)
-        else:
-            xp.sqrt(v, out=t)
-        xp.divide(t, bc2_sqrt, out=t)
-        xp.add(t, eps, out=t)
-        xp.divide(m, t, out=t)
-        xp.multiply(t, lr / bc1, out=t)
-        xp.subtract(param, t, out=param)
+        # ArrayFused's own group update, named explicitly: a backend's group update falls back to this method
+        ArrayFused.adam_update_group(self, [param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], [tmp],
+                                     steps=[step], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                     decoupled=decoupled)
 
     def sgd_update(self, param, grad, buf, tmp, *, lr: float, momentum: float, dampening: float,
                    weight_decay: float, nesterov: bool, first: bool) -> None:
@@ -200,10 +174,15 @@ class ArrayFused:
                           betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
         """:meth:`adam_update` for each parameter; lists of arrays (``max_exp_avg_sqs`` entries None without
         AMSGrad), ``steps`` the step count of each parameter."""
+        xp, hyper = self.xp, (float(lr), float(betas[0]), float(betas[1]), float(eps), float(weight_decay))
+        scalars: dict = {}
         for i in range(len(params)):
-            self.adam_update(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], tmps[i],
-                             step=steps[i], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                             decoupled=decoupled)
+            p, t = params[i], steps[i]
+            c = scalars.get((p.dtype, t))
+            if c is None:
+                c = scalars[(p.dtype, t)] = _adam_scalars(xp, p.dtype, t, *hyper)
+            _adam(xp, p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], tmps[i], c, decoupled,
+                  hyper[4] != 0)
 
     def sgd_update_group(self, params, grads, bufs, tmps, *, firsts, lr: float, momentum: float,
                          dampening: float, weight_decay: float, nesterov: bool) -> None:
@@ -211,3 +190,44 @@ class ArrayFused:
         for i in range(len(params)):
             self.sgd_update(params[i], grads[i], bufs[i], tmps[i], lr=lr, momentum=momentum, dampening=dampening,
                             weight_decay=weight_decay, nesterov=nesterov, first=firsts[i])
+
+
+def _adam_scalars(xp, dtype, step: int, lr: float, b1: float, b2: float, eps: float, wd: float) -> list:
+    """The scalars of one Adam step as 0-d arrays of the parameters' dtype: a ufunc takes those faster than
+    Python floats, and rounds them the same way. The bias corrections c1 = 1 − b1^t, c2 = 1 − b2^t are folded
+    into two of them: ``p -= (lr √c2 / c1) · m / (√v + eps √c2)`` is PyTorch's ``p -= lr / c1 · m / (√v / √c2
+    + eps)`` with one array pass fewer (and that pass an array division)."""
+    bc2_sqrt = math.sqrt(1.0 - b2 ** step)
+    values = (b1, 1.0 - b1, b2, 1.0 - b2, eps * bc2_sqrt, lr * bc2_sqrt / (1.0 - b1 ** step), wd, 1.0 - lr * wd)
+    return [xp.array(v, dtype) for v in values]
+
+
+def _adam(xp, param, grad, m, v, vmax, tmp, scalars, decoupled: bool, has_wd: bool) -> None:
+    """One parameter's Adam step of :meth:`ArrayFused.adam_update_group`, with :func:`_adam_scalars`."""
+    b1, one_b1, b2, one_b2, eps, step_size, wd, decay = scalars
+    if decoupled:
+        if has_wd:
+            xp.multiply(param, decay, out=param)
+        g = grad
+    elif has_wd:
+        g = tmp[0]
+        xp.multiply(param, wd, out=g)
+        xp.add(g, grad, out=g)
+    else:
+        g = grad
+    t = tmp[-1]
+    xp.multiply(m, b1, out=m)
+    xp.multiply(g, one_b1, out=t)
+    xp.add(m, t, out=m)
+    xp.multiply(v, b2, out=v)
+    xp.square(g, out=t)             # square(g), not g * g: NumPy's multiply of an array by itself is slower
+    xp.multiply(t, one_b2, out=t)
+    xp.add(v, t, out=v)
+    if vmax is not None:
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+    xp.sqrt(v, out=t)
+    xp.add(t, eps, out=t)
+    xp.divide(m, t, out=t)
+    xp.multiply(t, step_size, out=t)
+    xp.subtract(param, t, out=param)

@@ -44,12 +44,14 @@ class Linear(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self._input(x, self.weight)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        w = self.weight
+        x = self._input(x, w)
+        shape = x.data.shape
+        if not shape or shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (..., {self.in_features}), got shape {x.shape} "
                              f"(last dimension {x.shape[-1] if x.ndim else 'missing'} != in_features="
                              f"{self.in_features})")
-        return ag.linear(x, self.weight, self.bias)
+        return ag.linear(x, w, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -94,11 +94,18 @@ class Module:
         self._non_persistent.discard(name)
 
     def __getattr__(self, name: str):
+        # only called when normal lookup fails: parameters, buffers and submodules live in the registries
+        # (unrolled: a layer's forward reads its parameters through here on every call)
         d = self.__dict__
-        for reg in ("_parameters", "_buffers", "_modules"):
-            r = d.get(reg)
-            if r is not None and name in r:
-                return r[name]
+        r = d.get("_parameters")
+        if r is not None and name in r:
+            return r[name]
+        r = d.get("_buffers")
+        if r is not None and name in r:
+            return r[name]
+        r = d.get("_modules")
+        if r is not None and name in r:
+            return r[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -390,6 +397,8 @@ class Module:
         promotes a float32 layer. Python numbers and lists carry no dtype and take ``like``'s. With
         ``like=None`` (a layer without parameters or buffers) only the conversion happens.
         """
+        if isinstance(x, Tensor) and (like is None or x.data.dtype is like.data.dtype):
+            return x        # the common case (dtype objects of one type are shared), in two checks
         if not isinstance(x, Tensor):
             if like is None:
                 return ag.as_tensor(x)
@@ -408,12 +417,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method")
 
     def __call__(self, *args, **kwargs):
-        for hook in self._forward_pre_hooks.values():
+        if not self._forward_pre_hooks and not self._forward_hooks:
+            return self.forward(*args, **kwargs)        # the common case: no hooks to run
+        for hook in list(self._forward_pre_hooks.values()):
             r = hook(self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
         out = self.forward(*args, **kwargs)
-        for hook in self._forward_hooks.values():
+        for hook in list(self._forward_hooks.values()):
             r = hook(self, args, out)
             if r is not None:
                 out = r

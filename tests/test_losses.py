@@ -175,9 +175,27 @@ def test_cross_entropy_uses_one_fused_node():
     assert type(loss.creator).__name__ == "SoftmaxCrossEntropy"
 
 
+def test_cross_entropy_reduces_inside_its_node():
+    """'mean' and 'sum' happen in the fused node: one graph node, gradients as the two-step reduction."""
+    x = ag.randn(5, 4, requires_grad=True)
+    labels = ag.tensor([0, 3, -100, 1, 3])
+    for reduction in ("mean", "sum"):
+        loss = F.cross_entropy(x, labels, reduction=reduction)
+        assert type(loss.creator).__name__ == "SoftmaxCrossEntropy" and loss.shape == ()
+        rows = F.cross_entropy(x, labels, reduction="none")
+        ref = rows.sum() * (0.25 if reduction == "mean" else 1.0)      # 4 labels counted
+        np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-6)
+        g, = ag.grad(loss, [x])
+        gr, = ag.grad(ref, [x])
+        np.testing.assert_allclose(g.numpy(), gr.numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_cross_entropy_all_ignored_is_nan_like_torch():
-    loss = F.cross_entropy(ag.randn(2, 3), ag.tensor([-100, -100]))
+    x = ag.randn(2, 3, requires_grad=True)
+    loss = F.cross_entropy(x, ag.tensor([-100, -100]))
     assert np.isnan(loss.item())
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 0.0)      # PyTorch: a nan loss but a zero gradient
 
 
 def test_cross_entropy_bad_labels():

@@ -24,6 +24,35 @@ def test_saved_arrays_are_released_after_backward():
     assert y.creator.inputs is None
 
 
+def test_backward_releases_an_intermediate_before_the_next_node_runs():
+    """An intermediate no one holds dies as soon as its consumer's backward is done, not one node later:
+    its array can then be recycled by the next node's backward (backend.buffers) instead of a new one."""
+    from autograd.function import Function
+    seen = []
+
+    class Probe(Function):
+        exempt = "test probe: records whether a watched tensor is still alive when its backward runs"
+        needs_inputs = False
+        watch = None
+
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            seen.append(self.watch is not None and self.watch() is not None)
+            return gy * 2
+
+    x = ag.randn(5, requires_grad=True)
+    a = Probe.apply(x)
+    b = Probe.apply(a)
+    a.creator.watch = weakref.ref(a)        # a's own node runs after b's: by then a must be gone
+    y = b.sum()
+    del a, b
+    y.backward()
+    assert seen == [False, False]
+    np.testing.assert_allclose(x.grad.numpy(), 4.0)
+
+
 def test_graph_is_collected_without_backward():
     x = ag.randn(64, 64, requires_grad=True)
     h = x.exp()

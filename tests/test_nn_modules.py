@@ -212,6 +212,23 @@ def test_call_runs_forward_and_hooks():
         nn.Module()(1)
 
 
+def test_hooks_may_remove_themselves_while_running():
+    lin = nn.Linear(2, 2)
+    calls = []
+
+    def once_pre(m, args):
+        calls.append("pre")
+        pre.remove()
+
+    def once(m, args, out):
+        calls.append("post")
+        post.remove()
+    pre, post = lin.register_forward_pre_hook(once_pre), lin.register_forward_hook(once)
+    lin(ag.randn(3, 2))
+    lin(ag.randn(3, 2))
+    assert calls == ["pre", "post"]
+
+
 def test_sequential_container():
     seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     assert len(seq) == 2 and isinstance(seq[0], nn.Linear) and isinstance(seq[-1], nn.ReLU)

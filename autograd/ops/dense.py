@@ -1,9 +1,10 @@
 """The fused dense (fully connected) layer op: matmul and bias in one node."""
 from __future__ import annotations
 
-from ..function import Function
+from ..function import Function, is_grad_enabled
 from ..spec import OpSpec, public
 from ..tensor import Tensor
+from ._util import const
 from .linalg import matmul
 from .reduction import sum as _sum
 from .shape import reshape, transpose
@@ -46,6 +47,8 @@ class Linear(Function):
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
         n_out, n_in = w.shape
+        if not is_grad_enabled():
+            return self._backward_arrays(gy, x, w, n_out, n_in)
         gx = matmul(gy, w) if x._rg else None
         gw = gb = None
         if w._rg or (len(self.inputs) == 3 and self.inputs[2]._rg):
@@ -55,6 +58,22 @@ class Linear(Function):
             if len(self.inputs) == 3 and self.inputs[2]._rg:
                 gb = _sum(g2, axis=0)
         return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
+
+    def _backward_arrays(self, gy, x, w, n_out, n_in):
+        """The same products on the raw arrays, for a backward that records nothing: a layer's backward is
+        then three BLAS/NumPy calls instead of four Tensor ops, each with its own dispatch."""
+        xp, g = self.xp, gy.data
+        b = self.inputs[2] if len(self.inputs) == 3 else None
+        gx = const(xp.matmul(g, w.data), x) if x._rg else None
+        gw = gb = None
+        if w._rg or (b is not None and b._rg):
+            g2 = g if g.ndim == 2 else g.reshape(-1, n_out)
+            if w._rg:
+                xd = x.data
+                gw = const(xp.matmul(g2.T, xd if xd.ndim == 2 else xd.reshape(-1, n_in)), w)
+            if b is not None and b._rg:
+                gb = const(g2.sum(axis=0), b)
+        return (gx, gw) if b is None else (gx, gw, gb)
 
 
 @public(Linear, functional=True)

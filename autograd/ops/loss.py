@@ -14,7 +14,7 @@ from .activation import softplus
 from .nn_ops import log_softmax
 from .reduction import mean as _mean
 from .reduction import sum as _sum
-from .shape import reshape, transpose, unsqueeze
+from .shape import broadcast_to, reshape, transpose, unsqueeze
 from .unary import exp, log
 
 __all__ = ["softmax_cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -92,12 +92,14 @@ def _ce_call(x, t=None, labels=None, **kw):
 
 class SoftmaxCrossEntropy(Function):
     """f = −Σ_c q_c log softmax(x)_c per row, q the (smoothed, weighted) target;  df/dx = softmax(x) Σ q − q,
-    df/dt = −(1 − ε) w log softmax(x) for probability targets t."""
+    df/dt = −(1 − ε) w log softmax(x) for probability targets t. With ``scale`` set, f = scale · Σ_rows f
+    (the 'mean' and 'sum' reductions inside the one node) and each row's gradient is scaled alike."""
     spec = OpSpec(ref=_ce_ref, call=_ce_call, sample=_ce_sample)
     labels = None       # (M,) integer class indices, or None when a probability target is the second input
     weight = None       # (C,) per-class weights (raw array) or None
     smoothing = 0.0
     ignore_index = -100
+    scale = None        # None: the (M,) per-row losses; a float: their sum times it, as a 0-d array
 
     ctx = None          # hard-label fast path: what the fused forward keeps for the fused backward
 
@@ -107,12 +109,17 @@ class SoftmaxCrossEntropy(Function):
         if t is None and not self.smoothing and self.weight is None:
             # integer labels: loss_i = log Σ_c exp(z_ic) − z_{i,y_i} with z = x − max; no dense target
             loss, self.ctx = self.backend.fused.softmax_xent_forward(x, self.labels, self.ignore_index)
+        else:
+            logp = x - x.max(axis=1, keepdims=True)
+            logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+            self.logp = logp
+            self.q = q = self._target(t, m, c, x.dtype)
+            loss = -(q * logp).sum(axis=1)
+        if self.scale is None:
             return loss
-        logp = x - x.max(axis=1, keepdims=True)
-        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
-        self.logp = logp
-        self.q = q = self._target(t, m, c, x.dtype)
-        return -(q * logp).sum(axis=1)
+        total = loss.sum(keepdims=True).reshape(())      # a 0-d array (a plain sum() gives a NumPy scalar)
+        total *= self.scale                               # a Python float: stays in the logits' dtype
+        return total
 
     def _target(self, t, m, c, dtype):
         """The matrix q with loss = −Σ_c q_c log p_c (dense, (M, C))."""
@@ -138,6 +145,14 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, gy):
         has_t = len(self.inputs) == 2
         x = self.inputs[0]
+        if self.scale is not None:      # the reduced loss: every row's gradient is gy · scale
+            shape = (x.shape[0],)
+            if is_grad_enabled():
+                gy = broadcast_to(gy * self.scale, shape)
+            else:
+                g = self.xp.empty(shape, gy.dtype)
+                g[...] = gy.data * self.scale
+                gy = const(g, x)
         if not is_grad_enabled() and self.ctx is not None:
             # df/dx = (softmax(x) − onehot(y)) · valid · g, from the saved context (kept for retain_graph)
             if not x._rg:
@@ -218,12 +233,16 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
                              f"{logits.shape} (expected {label_shape}; or probabilities of shape {logits.shape})")
         labels = target.data.reshape(-1) if target._backend is logits._backend else \
             logits._backend.asarray(target.data).reshape(-1)
-        valid = labels != ignore_index
-        bad = valid & ((labels < 0) | (labels >= c))
-        if labels.size and bool(bad.any()):
-            first = int(labels[bad][0])
-            raise IndexError(f"{op}: target label {first} is out of range for {c} classes "
-                             f"(labels must be in [0, {c - 1}] or equal ignore_index={ignore_index})")
+        valid, n_counted = None, labels.size       # valid None: every label is counted
+        lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, -1)
+        if lo < 0 or hi >= c or lo <= ignore_index <= hi:  # some label is out of range or ignored
+            valid = labels != ignore_index
+            bad = valid & ((labels < 0) | (labels >= c))
+            if bool(bad.any()):
+                first = int(labels[bad][0])
+                raise IndexError(f"{op}: target label {first} is out of range for {c} classes "
+                                 f"(labels must be in [0, {c - 1}] or equal ignore_index={ignore_index})")
+            n_counted = int(valid.sum())
         probs = None
     elif kind == "f":
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {target.dtype} with shape "
@@ -240,7 +259,20 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
     if moved:   # (N, C, d1, ...) -> (N·d1·..., C)
         perm = (0,) + tuple(range(2, logits.ndim)) + (1,)
         x2 = reshape(transpose(logits, *perm), (-1, c))
-    attrs = dict(labels=labels, weight=weight, smoothing=float(label_smoothing), ignore_index=int(ignore_index))
+    # the reduction happens inside the node: 'sum' scales the summed rows by 1, 'mean' by 1 / (number of rows),
+    # or for class indices by 1 / (summed weights of the counted, non-ignored labels), as PyTorch's nll_loss
+    scale = denom = None
+    if reduction == "sum":
+        scale = 1.0
+    elif reduction == "mean":
+        if probs is not None:
+            scale = 1.0 / x2.shape[0] if x2.shape[0] else float("nan")
+        else:
+            denom = float(n_counted if weight is None else
+                          (weight[labels] if valid is None else weight[labels * valid] * valid).sum())
+            scale = 1.0 / denom if denom else 0.0
+    attrs = dict(labels=labels, weight=weight, smoothing=float(label_smoothing), ignore_index=int(ignore_index),
+                 scale=scale)
     if probs is None:
         loss = SoftmaxCrossEntropy.apply(x2, **attrs)
     else:
@@ -250,17 +282,10 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
         loss = SoftmaxCrossEntropy.apply(x2, t2, **attrs)
     if reduction == "none":
         return reshape(loss, ()) if single else reshape(loss, label_shape)
-    if reduction == "sum":
-        return _sum(loss)
-    if probs is not None:
-        return _mean(loss)
-    # mean over the weights of the counted (non-ignored) labels, as PyTorch's nll_loss does
-    valid = labels != ignore_index
-    denom = valid.sum() if weight is None else (weight[labels * valid] * valid).sum()
-    if float(denom):
-        return _sum(loss) * (1.0 / float(denom))
-    # nothing counted: PyTorch's 0/0 gives a nan loss but a zero gradient (every counted term is 0)
-    return _sum(loss) * 0.0 + const(logits.xp.full((), float("nan"), logits.dtype), logits)
+    if denom == 0:
+        # nothing counted: PyTorch's 0/0 gives a nan loss but a zero gradient (every counted term is 0)
+        return loss + const(logits.xp.full((), float("nan"), logits.dtype), logits)
+    return loss
 
 
 # --- binary cross-entropy --------------------------------------------------------------------

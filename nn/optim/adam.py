@@ -49,14 +49,17 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = ag.zeros_like(p)
         return state
 
-    def _update_group(self, hp, items) -> None:
-        for (be, _), batch in self._batches(items).items():
+    def _update_group(self, hp, batches) -> None:
+        amsgrad = hp["amsgrad"]
+        states = self.state
+        for key, batch in batches.items():
+            be, scratch = key[0], self._scratch[key]
             params, grads, ms, vs, vmaxs, tmps, steps = [], [], [], [], [], [], []
             for p, g in batch:
-                state = self.state[p]
-                state["step"] += 1
+                state = states[p]
+                state["step"] = step = state["step"] + 1
                 vmax = None
-                if hp["amsgrad"]:
+                if amsgrad:
                     if "max_exp_avg_sq" not in state:
                         state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
                     vmax = state["max_exp_avg_sq"].data
@@ -65,8 +68,8 @@ class Adam(Optimizer):
                 ms.append(state["exp_avg"].data)
                 vs.append(state["exp_avg_sq"].data)
                 vmaxs.append(vmax)
-                tmps.append(self._tmp(p))
-                steps.append(state["step"])
+                tmps.append(self._tmp(p, scratch))
+                steps.append(step)
             with be.activate():
                 be.fused.adam_update_group(params, grads, ms, vs, vmaxs, tmps, steps=steps, lr=hp["lr"],
                                            betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"],

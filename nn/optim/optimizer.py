@@ -132,6 +132,8 @@ class Optimizer:
                label: str | None = None) -> None:
         """``lo <= group[name]`` (and ``<= hi`` or ``< hi``) for a real number; NaN fails."""
         v = group[name]
+        if type(v) is float and lo <= v and (hi is None or (v < hi if hi_open else v <= hi)):
+            return      # the common case, without the slower abstract-class checks below
         label = label or name
         if isinstance(v, Tensor) or isinstance(v, bool) or not isinstance(v, Real):
             raise TypeError(f"Invalid {label} value: {v!r} (a Python number is expected)")
@@ -158,7 +160,9 @@ class Optimizer:
         for k, v in group.items():
             if k == "params":
                 continue
-            if isinstance(v, bool) or v is None or isinstance(v, str):
+            if type(v) is float or (type(v) is tuple and all(type(x) is float for x in v)):
+                hp[k] = v
+            elif isinstance(v, bool) or v is None or isinstance(v, str):
                 hp[k] = v
             elif isinstance(v, Real):
                 hp[k] = float(v)
@@ -169,13 +173,18 @@ class Optimizer:
         return hp
 
     def _prepare(self):
-        """Check every gradient and create missing state; nothing is changed on failure."""
+        """Check every gradient and create missing state; nothing is changed on failure.
+
+        Returns ``[(group, hyperparameters, batches)]`` for the groups with gradients, ``batches`` mapping
+        ``(backend, dtype)`` to that group's ``(parameter, gradient)`` pairs in order: what one fused update
+        can take at once.
+        """
         work = []
         sizes: dict = {}
         for gi, group in enumerate(self.param_groups):
             self._check_group(group)
             hp = self._hyper(group)
-            items = []
+            batches: dict = {}
             for pi, p in enumerate(group["params"]):
                 g = p.grad
                 if g is None:
@@ -183,46 +192,67 @@ class Optimizer:
                 if not isinstance(g, Tensor):
                     raise TypeError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} is "
                                     f"a {type(g).__name__}, not a Tensor")
-                if g.shape != p.shape or g.dtype != p.dtype or g.device is not p.device:
+                pd, gd, be = p.data, g.data, p.device
+                if gd.shape != pd.shape or gd.dtype != pd.dtype or g.device is not be:
                     raise ValueError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} "
                                      f"does not match the parameter: gradient {_describe(g)}, parameter "
                                      f"{_describe(p)}; no parameter was changed")
-                items.append((p, g))
-                key = (p.device, p.dtype)
-                sizes[key] = max(sizes.get(key, 0), p.size)
-            if items:
-                work.append((group, hp, items))
-        # allocation only from here on: state and scratch buffers
-        for group, hp, items in work:
-            for p, _ in items:
-                state = self.state.get(p)
-                if not state:
-                    with p.device.activate():
-                        self.state[p] = self._init_state(p, hp)
+                key = (be, pd.dtype)
+                batch = batches.get(key)
+                if batch is None:
+                    batches[key] = [(p, g)]
                 else:
-                    self._follow(p, state)
-        for (be, dt), size in sizes.items():
-            bufs = self._scratch.get((be, dt))
+                    batch.append((p, g))
+                if pd.size > sizes.get(key, -1):
+                    sizes[key] = pd.size
+            if batches:
+                work.append((group, hp, batches))
+        # allocation only from here on: state and scratch buffers
+        states = self.state
+        for group, hp, batches in work:
+            for (be, dt), batch in batches.items():
+                for p, _ in batch:
+                    state = states.get(p)
+                    if not state:
+                        with be.activate():
+                            states[p] = self._init_state(p, hp)
+                    else:
+                        self._follow(state, be, dt)
+        for key, size in sizes.items():
+            bufs = self._scratch.get(key)
             if bufs is None or bufs[0].size < size:
+                be, dt = key
                 with be.activate():
-                    self._scratch[(be, dt)] = [be.xp.empty(size, dtype=dt) for _ in range(self._n_scratch)]
+                    self._scratch[key] = [be.xp.empty(size, dtype=dt) for _ in range(self._n_scratch)]
+                self._views = None
         return work
 
     @staticmethod
-    def _follow(p: Tensor, state: dict) -> None:
-        """Move floating state buffers to ``p``'s device and dtype if the parameter moved (``module.to``)."""
+    def _follow(state: dict, be, dt) -> None:
+        """Move floating state buffers to the parameter's device ``be`` and dtype ``dt`` if it moved
+        (``module.to``)."""
         for k, v in state.items():
-            if isinstance(v, Tensor) and (v.device is not p.device or v.dtype != p.dtype) \
-                    and v.dtype.kind == "f":
-                with p.device.activate():
-                    state[k] = Tensor(p.device.asarray(v.device.to_host(v.data), dtype=p.dtype),
-                                      device=p.device)
+            if isinstance(v, Tensor) and (v.data.dtype != dt or v.device is not be) and v.data.dtype.kind == "f":
+                with be.activate():
+                    state[k] = Tensor(be.asarray(v.device.to_host(v.data), dtype=dt), device=be)
 
-    def _tmp(self, p: Tensor) -> list:
-        """Parameter-shaped views of the scratch buffers (no new data)."""
-        n = p.size
-        shape = p.shape
-        return [b[:n].reshape(shape) for b in self._scratch[(p.device, p.dtype)]]
+    _views = None       # {parameter: (scratch buffers, shape, views)}: what _tmp made, kept while both stand
+
+    def _tmp(self, p: Tensor, bufs: list | None = None) -> list:
+        """Parameter-shaped views of the scratch buffers ``bufs`` (default: those of ``p``'s device and dtype),
+        no new data; made once per parameter and buffer."""
+        pd = p.data
+        if bufs is None:
+            bufs = self._scratch[(p.device, pd.dtype)]
+        views = self._views
+        if views is None:
+            views = self._views = {}
+        hit = views.get(p)
+        if hit is not None and hit[0] is bufs and hit[1] == pd.shape:
+            return hit[2]
+        out = [b[:pd.size].reshape(pd.shape) for b in bufs]
+        views[p] = (bufs, pd.shape, out)
+        return out
 
     def step(self, closure: Callable | None = None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss when a closure is given.
@@ -236,32 +266,25 @@ class Optimizer:
                 loss = closure()
         work = self._prepare()
         with ag.no_grad():
-            for group, hp, items in work:
-                self._update_group(hp, items)
-                for p, _ in items:
-                    p.mark_modified()
+            for group, hp, batches in work:
+                self._update_group(hp, batches)
+                for batch in batches.values():
+                    for p, _ in batch:
+                        p.mark_modified()
         return loss
 
-    def _update_group(self, hp: dict, items: list) -> None:
-        """Update the ``(parameter, gradient)`` pairs of one group: ``_update`` for each, by default.
+    def _update_group(self, hp: dict, batches: dict) -> None:
+        """Update one group's parameters, ``batches`` as :meth:`_prepare` gives them: ``_update`` for each
+        parameter, by default.
 
         Optimizers with a fused group update (one kernel launch on the GPU) override this.
         """
-        for p, g in items:
-            be = p.device
-            if be.kind == "cpu":
-                self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
-            else:
-                with be.activate():
-                    self._update(p.data, g.data, self.state[p], hp, self._tmp(p), be)
-
-    @staticmethod
-    def _batches(items: list) -> dict:
-        """``items`` split by (backend, dtype), in order: what one fused group update can take at once."""
-        out: dict = {}
-        for p, g in items:
-            out.setdefault((p.device, p.dtype), []).append((p, g))
-        return out
+        states = self.state
+        for (be, dt), batch in batches.items():
+            bufs = self._scratch[(be, dt)]
+            with be.activate():
+                for p, g in batch:
+                    self._update(p.data, g.data, states[p], hp, self._tmp(p, bufs), be)
 
     def _init_state(self, p: Tensor, hp: dict) -> dict:
         """The initial state of parameter ``p`` (subclasses)."""
@@ -383,5 +406,6 @@ class Optimizer:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_scratch"] = {}
+        d.pop("_views", None)
         return d
 

@@ -39,9 +39,10 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update_group(self, hp, items) -> None:
+    def _update_group(self, hp, batches) -> None:
         momentum = hp["momentum"] != 0
-        for (be, _), batch in self._batches(items).items():
+        for key, batch in batches.items():
+            be, scratch = key[0], self._scratch[key]
             params, grads, bufs, tmps, firsts = [], [], [], [], []
             for p, g in batch:
                 buf, first = None, False
@@ -56,7 +57,7 @@ class SGD(Optimizer):
                 params.append(p.data)
                 grads.append(g.data)
                 bufs.append(buf)
-                tmps.append(self._tmp(p))
+                tmps.append(self._tmp(p, scratch))
                 firsts.append(first)
             with be.activate():
                 be.fused.sgd_update_group(params, grads, bufs, tmps, firsts=firsts, lr=hp["lr"],
