@@ -11,7 +11,7 @@ base class does the bookkeeping:
 - the updates run under ``no_grad`` and bump each changed parameter's version counter, so a graph that saved
   the old value refuses to backward;
 - temporaries come from a few scratch buffers per (device, dtype), sized once to the largest parameter, so a
-  step allocates no new arrays;
+  step allocates no new parameter-sized arrays;
 - gradients are read, never written (they may be shared between tensors), and never copied to the host.
 """
 from __future__ import annotations
