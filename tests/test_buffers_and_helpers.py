@@ -66,3 +66,21 @@ def test_int_arguments_reject_bools_naming_op_and_argument(call, op, arg):
     x, w = ag.randn(1, 2, 5, 5), ag.randn(2, 2, 3, 3)
     with pytest.raises(ValueError, match=rf"^{op}: {arg} must be an int or a pair of ints"):
         call(x, w)
+
+
+def test_conv_window_clipping_matches_enumeration():
+    """``_clip1``: exactly the outputs o with 0 <= o·s + shift < n_in, and the inputs they read, for every small
+    geometry (the im2col/col2im windows of every padding, stride and dilation rest on it)."""
+    from autograd.ops._grid import _clip1
+    for n_in in range(1, 8):
+        for n_out in range(1, 9):
+            for s in range(1, 4):
+                for shift in range(-7, 8):
+                    want = [o for o in range(n_out) if 0 <= o * s + shift < n_in]
+                    got = _clip1(n_out, n_in, s, shift)
+                    if not want:
+                        assert got is None, (n_in, n_out, s, shift)
+                        continue
+                    outs, ins = got
+                    assert list(range(n_out))[outs] == want, (n_in, n_out, s, shift)
+                    assert list(range(n_in))[ins] == [o * s + shift for o in want], (n_in, n_out, s, shift)
