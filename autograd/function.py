@@ -148,8 +148,8 @@ def _aligned(be, arrays: list) -> list:
     """``arrays`` with the large ones of the first one's shape stored in one memory order: an order some of
     them already have, preferring one that the others reach by a plain copy (destination's innermost axis =
     source's outermost: a channel-major array into batch-last order is one fast pass, the reverse is not)."""
-    ref = arrays[0]
-    if ref.size < ALIGN_MIN or ref.ndim < 2:
+    ref = arrays[0]             # callers have checked that it has at least ALIGN_MIN elements
+    if ref.ndim < 2:
         return arrays
     big = [i for i, a in enumerate(arrays) if a.shape == ref.shape and a.size >= ALIGN_MIN]
     if len(big) < 2 or all(arrays[i].strides == ref.strides for i in big):

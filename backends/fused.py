@@ -209,12 +209,8 @@ def _adam(xp, param, grad, m, v, vmax, tmp, scalars, decoupled: bool, has_wd: bo
         if has_wd:
             xp.multiply(param, decay, out=param)
         g = grad
-    elif has_wd:
-        g = tmp[0]
-        xp.multiply(param, wd, out=g)
-        xp.add(g, grad, out=g)
     else:
-        g = grad
+        g = decayed_grad(param, grad, wd, tmp[0], xp) if has_wd else grad
     t = tmp[-1]
     xp.multiply(m, b1, out=m)
     xp.multiply(g, one_b1, out=t)

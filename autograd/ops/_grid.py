@@ -14,6 +14,7 @@ memory pool on a GPU), never from a fresh allocation here.
 """
 from __future__ import annotations
 
+from backends import backend_of
 from backends.base import inverse_order, memory_order
 
 
@@ -167,9 +168,7 @@ class _Geom:
     def conform(self, xp, a):
         """``a`` in the followed memory order (a copy when it differs: mixed orders make every step strided)."""
         if memory_order(a) != self.order:
-            b = self.alloc(xp, a.shape, a.dtype)
-            b[...] = a
-            return b
+            return backend_of(a).relayout(a, self.order)
         return a
 
     def alloc(self, xp, shape, dtype, zero: bool = False, fn=None):

@@ -16,11 +16,11 @@ outputs whose window entry lies inside the image form one strided slice (C, OH',
 innermost run is (OW', N), contiguous at stride 1, so im2col is kh·kw copies over long runs into the column
 matrix (C·kh·kw, OH·OW·N), with zeros where a window reads the padding, and col2im is kh·kw vectorised adds
 straight into the result (the offset that covers the whole image, the centre of a 'same' convolution, is
-assigned first, so nothing needs zeros). Padding is never materialised. (A channel-major (C, N, H, W) layout makes NumPy
-loop over one short image row at a time; batch-last cut the CNN step's convolution time by a fifth.) The
-matrices hold no padding columns: every product does only useful work, and the forward's result is already
-a contiguous (O, OH, OW, N) block, on which the elementwise ops that follow run as one long loop. Every
-product is then one float32 GEMM:
+assigned first, so nothing needs zeros). Padding is never materialised. (A channel-major (C, N, H, W)
+layout makes NumPy loop over one short image row at a time; batch-last cut the CNN step's convolution time
+by a fifth.) The matrices hold no padding columns: every product does only useful work, and the forward's
+result is already a contiguous (O, OH, OW, N) block, on which the elementwise ops that follow run as one
+long loop. Every product is then one float32 GEMM:
 
     forward   y  = W (O, C·kh·kw) @ cols (C·kh·kw, OH·OW·N)
     weight    gW = gy (O, OH·OW·N) @ colsᵀ
