@@ -105,6 +105,8 @@ class CupyFused(ArrayFused):
     ``ArrayFused`` formulas.
     """
 
+    cache_block = 0     # the formulas' fallback on a GPU: whole arrays (a piece would be another launch)
+
     def __init__(self, device):
         super().__init__(cupy)
         self._device = device

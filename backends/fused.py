@@ -31,6 +31,12 @@ def decayed_grad(param, grad, wd: float, tmp, xp):
 class ArrayFused:
     """Reference implementations in array-module calls; ``xp`` is ``numpy`` or ``cupy``."""
 
+    cache_block = 1 << 16
+    """Elements per piece of a multi-pass optimizer update (0: whole arrays). Adam makes about ten passes over
+    five parameter-sized arrays; on the CPU a piece of each (5 × 256 KiB) stays in the L2 cache for all of
+    them, where whole arrays of the CNN's 3136×128 weight stream through memory on every pass (an Adam step
+    of the textbook CNN: 1.2 → 0.8 ms)."""
+
     def __init__(self, xp):
         self.xp = xp
 
@@ -181,15 +187,29 @@ class ArrayFused:
             c = scalars.get((p.dtype, t))
             if c is None:
                 c = scalars[(p.dtype, t)] = _adam_scalars(xp, p.dtype, t, *hyper)
-            _adam(xp, p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], tmps[i], c, decoupled,
-                  hyper[4] != 0)
+            for pg, g, m, v, vmax, *tmp in _pieces(self.cache_block, p, grads[i], exp_avgs[i], exp_avg_sqs[i],
+                                                   max_exp_avg_sqs[i], *tmps[i]):
+                _adam(xp, pg, g, m, v, vmax, tmp, c, decoupled, hyper[4] != 0)
 
     def sgd_update_group(self, params, grads, bufs, tmps, *, firsts, lr: float, momentum: float,
                          dampening: float, weight_decay: float, nesterov: bool) -> None:
         """:meth:`sgd_update` for each parameter; ``bufs`` entries None without momentum, ``firsts`` flags."""
         for i in range(len(params)):
-            self.sgd_update(params[i], grads[i], bufs[i], tmps[i], lr=lr, momentum=momentum, dampening=dampening,
-                            weight_decay=weight_decay, nesterov=nesterov, first=firsts[i])
+            for p, g, buf, *tmp in _pieces(self.cache_block, params[i], grads[i], bufs[i], *tmps[i]):
+                self.sgd_update(p, g, buf, tmp, lr=lr, momentum=momentum, dampening=dampening,
+                                weight_decay=weight_decay, nesterov=nesterov, first=firsts[i])
+
+
+def _pieces(block: int, *arrays):
+    """``arrays`` (None entries stay None) as matching flat pieces of ``block`` elements, or whole when they are
+    small, blocking is off (``block`` 0) or one of them is not C-contiguous (a flat view of it would be a copy,
+    and writes to it would be lost)."""
+    live = [a for a in arrays if a is not None]
+    n = live[0].size
+    if not block or n < 2 * block or any(a.size != n or not a.flags.c_contiguous for a in live):
+        return [arrays]
+    flat = [None if a is None else a.reshape(-1) for a in arrays]
+    return [[None if a is None else a[s:s + block] for a in flat] for s in range(0, n, block)]
 
 
 def _adam_scalars(xp, dtype, step: int, lr: float, b1: float, b2: float, eps: float, wd: float) -> list:

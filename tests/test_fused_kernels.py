@@ -27,6 +27,7 @@ from hypothesis.extra import numpy as hnp
 import backends
 from backends import cupy_backend, kernels
 from backends.fused import ArrayFused
+from backends.fused import _pieces as fused_pieces
 
 REF = backends.cpu.fused
 DTYPES = [np.float32, np.float64]
@@ -312,6 +313,56 @@ def test_numpy_sgd_update_matches_textbook(dtype, pg, hp):
     got, _ = _run_sgd(REF, np, p, [g.astype(dtype) for g in grads], hp)
     assert got is p and got.dtype == dtype
     np.testing.assert_allclose(got, want, **(dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else TOL[dtype]))
+
+
+def _cached(block):
+    f = ArrayFused(np)
+    f.cache_block = block
+    return f
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@given(hp=_adam_hp, sgd=_sgd_hp(), seed=st.integers(0, 2**16), grad_view=st.booleans())
+def test_optimizer_updates_in_cache_pieces_equal_whole_arrays(dtype, hp, sgd, seed, grad_view):
+    """The CPU updates run piece by piece (``ArrayFused.cache_block``); every element sees the same operations,
+    so the result is bitwise that of whole arrays, including a ragged last piece and a transposed (not
+    C-contiguous) gradient, which is updated whole."""
+    rng = np.random.default_rng(seed)
+    p0 = rng.uniform(-2, 2, (7, 11)).astype(dtype)
+    grads = [rng.uniform(-1, 1, (11, 7)).astype(dtype).T if grad_view else rng.uniform(-1, 1, (7, 11)).astype(dtype)
+             for _ in range(3)]
+    runs = {}
+    for block in (0, 16):
+        f = _cached(block)
+        ps = [p0.copy(), p0[:, :2].copy()]          # a big parameter (77 = 4·16 + 13 elements) and a small one
+        m, v = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
+        vmax = [np.zeros_like(p) for p in ps] if hp["amsgrad"] else [None, None]
+        tmps = [[np.empty_like(p), np.empty_like(p)] for p in ps]
+        bufs = [np.empty_like(p) for p in ps] if sgd["mu"] else [None, None]
+        q = [p.copy() for p in ps]
+        for t, g in enumerate(grads, 1):
+            gs = [g, g[:, :2]]
+            f.adam_update_group(ps, gs, m, v, vmax, tmps, steps=[t, t], lr=hp["lr"], betas=(hp["b1"], hp["b2"]),
+                                eps=hp["eps"], weight_decay=hp["wd"], decoupled=hp["decoupled"])
+            f.sgd_update_group(q, gs, bufs, tmps, firsts=[t == 1] * 2, lr=sgd["lr"], momentum=sgd["mu"],
+                               dampening=sgd["damp"], weight_decay=sgd["wd"], nesterov=sgd["nesterov"])
+        runs[block] = ps + m + v + q + [a for a in vmax + bufs if a is not None]
+    assert not np.array_equal(runs[0][0], p0)
+    for whole, pieces in zip(runs[0], runs[16]):
+        np.testing.assert_array_equal(pieces, whole)
+
+
+def test_cache_pieces_cover_contiguous_arrays_only():
+    a, b = np.arange(77.0), np.ones(77)
+    parts = fused_pieces(16, a, None, b)
+    assert [len(p[0]) for p in parts] == [16, 16, 16, 16, 13] and all(p[1] is None for p in parts)
+    parts[-1][2][...] = 5                       # pieces are views: writes reach the arrays
+    assert (b[64:] == 5).all() and (b[:64] == 1).all()
+    assert len(fused_pieces(16, a[:31], b[:31])) == 1                     # under two pieces: whole
+    assert len(fused_pieces(0, a, b)) == 1                                # blocking off
+    t = np.ones((11, 7)).T
+    assert fused_pieces(16, np.ones((7, 11)), t)[0][1] is t               # a transposed array: whole
+    assert cupy_backend.CupyFused.cache_block == 0
 
 
 # --- 3. the CuPy launchers on an emulated device ---------------------------------------------------------------
