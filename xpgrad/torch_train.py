@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from xpgrad.bench.timing import steady_malloc
 from xpgrad.train import DATASETS, HEADER, format_row, layout, load_arrays
 from nn.training import OPTIMIZERS
 
@@ -133,6 +134,7 @@ def main(argv=None) -> dict | None:
     except ImportError:
         print("xpgrad torch-train: PyTorch is not installed (pip install -e '.[torch]'); skipping.")
         return None
+    steady_malloc()         # PyTorch at its best: no page faults per step (see xpgrad.bench.timing)
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
