@@ -175,6 +175,39 @@ class ArrayFused:
         xp.multiply(g, lr, out=tmp[1])
         xp.subtract(param, tmp[1], out=param)
 
+    # --- max pooling over windows that tile the input exactly (stride = kernel, no padding) -----------
+    def max_pool_tiles(self, x, kh: int, kw: int, alloc):
+        """Max pooling of (N, C, H, W) ``x`` over kh×kw windows that tile it: ``(y, where)``, ``where`` the
+        record of each window's first maximum in row-major order (NaN propagates to ``y``). ``alloc(shape,
+        dtype, result=False)`` makes (N, C, ·, ·) arrays in ``x``'s memory order (``result``: the op's output).
+
+        Two passes over long runs of memory: per window row the maximum of its kw columns and the first
+        column holding it, then per window the maximum of its kh row maxima and the first row holding it."""
+        xp = self.xp
+        N, C, H, W = x.shape
+        OH, OW = H // kh, W // kw
+        x6 = x.reshape(N, C, OH, kh, OW, kw)
+        rows = alloc((N, C, H, OW), x.dtype).reshape(N, C, OH, kh, OW)
+        cols = _first_max(xp, [x6[..., j] for j in range(kw)], rows,
+                          lambda dt: alloc((N, C, H, OW), dt).reshape(N, C, OH, kh, OW))
+        y = alloc((N, C, OH, OW), x.dtype, True)
+        first_row = _first_max(xp, [rows[:, :, :, i] for i in range(kh)], y, lambda dt: alloc((N, C, OH, OW), dt))
+        return y, TileArg(first_row, cols, kw)
+
+    def max_pool_tiles_backward(self, g, where, kh: int, kw: int, alloc):
+        """Adjoint of :meth:`max_pool_tiles`: (N, C, OH, OW) ``g`` (in the input's memory order) sent to each
+        window's recorded first maximum, zeros elsewhere (each input element is written once)."""
+        xp = self.xp
+        N, C, OH, OW = g.shape
+        out = alloc((N, C, OH * kh, OW * kw), g.dtype, True)
+        o6 = out.reshape(N, C, OH, kh, OW, kw)
+        rows = alloc((N, C, OH * kh, OW), g.dtype).reshape(N, C, OH, kh, OW)
+        for i in range(kh):
+            xp.multiply(g, _mask(xp, where.rows, i), out=rows[:, :, :, i])
+        for j in range(kw):
+            xp.multiply(rows, _mask(xp, where.cols, j), out=o6[..., j])
+        return out
+
     # --- the same for all parameters of an optimizer group (one kernel launch on the GPU) ----------
     def adam_update_group(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, tmps, *, steps, lr: float,
                           betas: tuple, eps: float, weight_decay: float, decoupled: bool) -> None:
@@ -247,3 +280,50 @@ def _adam(xp, param, grad, m, v, vmax, tmp, scalars, decoupled: bool, has_wd: bo
     xp.divide(m, t, out=t)
     xp.multiply(t, step_size, out=t)
     xp.subtract(param, t, out=param)
+
+
+class TileArg:
+    """Where :meth:`ArrayFused.max_pool_tiles` found each window's first maximum: ``rows`` (N, C, OH, OW), the
+    window row, and ``cols`` (N, C, OH, kh, OW), the first maximal column of every window row (bool when
+    there are two, else int8)."""
+
+    def __init__(self, rows, cols, kw: int):
+        self.rows, self.cols, self.kw = rows, cols, kw
+
+    def offsets(self, xp):
+        """The row-major window offsets (N, C, OH, OW), int8."""
+        arg = xp.zeros(self.rows.shape, "int8")
+        r = self.rows.astype("int8")
+        for i in range(self.cols.shape[3]):
+            xp.copyto(arg, self.cols[:, :, :, i].astype("int8") + i * self.kw, where=r == i)
+        return arg
+
+
+def _first_max(xp, views, m, alloc):
+    """Write the elementwise maximum of ``views`` into ``m`` (NaN propagates) and return the index of the first
+    view holding it (bool for two views, else int8), from ``alloc(dtype)``."""
+    if len(views) == 1:
+        m[...] = views[0]
+        code = alloc("int8")
+        code.fill(0)
+        return code
+    xp.maximum(views[0], views[1], out=m)
+    for v in views[2:]:
+        xp.maximum(m, v, out=m)
+    behind = alloc("bool")
+    xp.not_equal(views[0], m, out=behind)
+    if len(views) == 2:
+        return behind
+    code = alloc("int8")
+    code[...] = behind
+    for v in views[1:-1]:
+        behind &= v != m
+        code += behind
+    return code
+
+
+def _mask(xp, code, k: int):
+    """``code == k`` as 0/1 (uint8, so a product with it stays in the float type and runs unbuffered)."""
+    if code.dtype == xp.bool_:
+        return (code if k == 1 else ~code).view(xp.uint8)
+    return (code == k).view(xp.uint8)

@@ -8,14 +8,14 @@ from .base import Backend, inverse_order, memory_order
 _BLOCK = 1 << 16
 """Elements per block of a reordering copy (a block of the source stays in the caches while it is written)."""
 from .buffers import RecyclingBuffers
-from .fused import ArrayFused
+from .cpu_kernels import CpuFused
 
 
 class NumpyBackend(Backend):
     kind = "cpu"
     index = 0
     xp = numpy
-    fused = ArrayFused(numpy)     # the NumPy formulas: the implementation here, the reference for CUDA
+    fused = CpuFused()    # the NumPy formulas (the reference for CUDA), C kernels where they apply
 
     def __init__(self, seed: int | None = None):
         self._rng = numpy.random.default_rng(seed)

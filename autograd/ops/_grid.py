@@ -5,8 +5,8 @@ grid to the image, so it reads batch-last (C, H, W, n) images as one strided sli
 those slices into the column matrix (C·kh·kw, OH·OW·n), ``_col2im`` adds them back, ``_extend`` lays a gradient
 out as the matrix (O, OH·OW·n). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
 takes the (N, C, OH, OW) view of each offset, new arrays following the input's memory order; windows that
-tile the input exactly (the usual 2x2 pooling) take a two-pass path (``tile_max``/``tile_spread``) whose
-steps run over long runs of memory. ``_out_size`` and ``_counts`` are PyTorch's output-length and
+tile the input exactly (the usual 2x2 pooling) go to the backend's fused ``max_pool_tiles`` (a C kernel on
+the CPU where one is compiled, else two passes of array calls over long runs of memory). ``_out_size`` and ``_counts`` are PyTorch's output-length and
 average-divisor rules.
 
 Large transients and results come from the op's backend (``fn.backend.buffers``: recycled on the CPU, the
@@ -208,7 +208,7 @@ class _Geom:
     def spread(self, xp, g, arg=None, fn=None):
         """Adjoint of taking windows: each output's value sent to its window (or only to offset ``arg``);
         ``fn``: the op whose result this is."""
-        if isinstance(arg, _TileArg):
+        if hasattr(arg, "offsets"):         # a record of fused.max_pool_tiles
             return self.tile_spread(xp, g, arg, fn=fn)
         N, C = g.shape[:2]
         g = self.conform(xp, g)
@@ -231,91 +231,29 @@ class _Geom:
         return self.crop(xp, buf)
 
     def tile_max(self, xp, x, fn):
-        """Max pooling over windows that tile ``x`` exactly (``tiles``), in two passes over long runs of memory:
-        per window row the maximum of its kw columns and the first column holding it, then per window the
-        maximum of its kh row maxima and the first row holding it. Returns (y, :class:`_TileArg`); the
-        recorded offset is the window's first maximum in row-major order, as in the one-pass form."""
-        N, C = x.shape[:2]
-        kh, kw, OH, OW = self.kh, self.kw, self.OH, self.OW
-        x6 = x.reshape(N, C, OH, kh, OW, kw)
-        rows = self.alloc(xp, (N, C, self.H, OW), x.dtype).reshape(N, C, OH, kh, OW)
-        cols = _first_max(xp, [x6[..., j] for j in range(kw)], rows,
-                          lambda dt: self.alloc(xp, (N, C, self.H, OW), dt).reshape(N, C, OH, kh, OW))
-        y = self.alloc(xp, (N, C, OH, OW), x.dtype, fn=fn)
-        first_row = _first_max(xp, [rows[:, :, :, i] for i in range(kh)], y,
-                               lambda dt: self.alloc(xp, (N, C, OH, OW), dt))
-        return y, _TileArg(first_row, cols)
+        """Max pooling over windows that tile ``x`` exactly (``tiles``): ``(y, where)``, where ``where`` records
+        each window's first maximum in row-major order (``where.offsets``); see ``fused.max_pool_tiles``."""
+        return fn.backend.fused.max_pool_tiles(x, self.kh, self.kw, self._allocator(xp, fn))
 
     def tile_spread(self, xp, g, arg, fn=None):
         """Adjoint of ``tile_max``: each output's gradient sent to its window's recorded first maximum."""
-        N, C = g.shape[:2]
-        kh, kw, OH, OW = self.kh, self.kw, self.OH, self.OW
-        g = self.conform(xp, g)
-        out = self.alloc(xp, (N, C, self.H, self.W), g.dtype, fn=fn)
-        o6 = out.reshape(N, C, OH, kh, OW, kw)
-        rows = self.alloc(xp, (N, C, self.H, OW), g.dtype).reshape(N, C, OH, kh, OW)
-        for i in range(kh):
-            xp.multiply(g, _mask(xp, arg.rows, i, kh), out=rows[:, :, :, i])
-        for j in range(kw):
-            xp.multiply(rows, _mask(xp, arg.cols, j, kw), out=o6[..., j])
-        return out
+        return backend_of(g).fused.max_pool_tiles_backward(self.conform(xp, g), arg, self.kh, self.kw,
+                                                           self._allocator(xp, fn))
+
+    def _allocator(self, xp, fn):
+        """``alloc(shape, dtype, result=False)`` for the fused pooling: arrays in the followed memory order, the
+        op's result (``result``) from ``fn``'s buffers."""
+        return lambda shape, dtype, result=False: self.alloc(xp, shape, dtype, fn=fn if result else None)
 
     def gather(self, xp, z, arg):
         """Each output takes ``z`` at its window's offset ``arg`` (the adjoint of ``spread`` with ``arg``)."""
-        if isinstance(arg, _TileArg):
-            arg = arg.offsets(xp, self.kw)
+        if hasattr(arg, "offsets"):
+            arg = arg.offsets(xp)
         buf = self.frame(xp, z, 0)
         out = self.alloc(xp, z.shape[:2] + (self.OH, self.OW), z.dtype, zero=True)
         for k, (i, j) in self.offsets():
             xp.copyto(out, self.win(buf, i, j), where=arg == k)
         return out
-
-
-class _TileArg:
-    """Where ``_Geom.tile_max`` found each window's first maximum: ``rows`` (N, C, OH, OW), the window row, and
-    ``cols`` (N, C, OH, kh, OW), the first maximal column of every window row (bool when there are two,
-    else int8)."""
-
-    def __init__(self, rows, cols):
-        self.rows, self.cols = rows, cols
-
-    def offsets(self, xp, kw: int):
-        """The row-major window offsets (N, C, OH, OW), int8, of the one-pass form."""
-        arg = xp.zeros(self.rows.shape, "int8")
-        r = self.rows.astype("int8")
-        for i in range(self.cols.shape[3]):
-            xp.copyto(arg, self.cols[:, :, :, i].astype("int8") + i * kw, where=r == i)
-        return arg
-
-
-def _first_max(xp, views, m, alloc):
-    """Write the elementwise maximum of ``views`` into ``m`` (NaN propagates) and return the index of the first
-    view holding it (bool for two views, else int8), from ``alloc(dtype)``."""
-    if len(views) == 1:
-        m[...] = views[0]
-        code = alloc("int8")
-        code.fill(0)
-        return code
-    xp.maximum(views[0], views[1], out=m)
-    for v in views[2:]:
-        xp.maximum(m, v, out=m)
-    behind = alloc("bool")
-    xp.not_equal(views[0], m, out=behind)
-    if len(views) == 2:
-        return behind
-    code = alloc("int8")
-    code[...] = behind
-    for v in views[1:-1]:
-        behind &= v != m
-        code += behind
-    return code
-
-
-def _mask(xp, code, k: int, n: int):
-    """``code == k`` as 0/1 (uint8, so a product with it stays in the float type and runs unbuffered)."""
-    if code.dtype == xp.bool_:
-        return (code if k == 1 else ~code).view(xp.uint8)
-    return (code == k).view(xp.uint8)
 
 
 def _out_size(n, k, s, p, d, ceil_mode) -> int:

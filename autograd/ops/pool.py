@@ -5,8 +5,10 @@ operation on a strided view of all windows at once. Max pooling keeps, per outpu
 maximum (so ties route the gradient to exactly one element); its backward scatters the gradient there and
 the scatter's backward gathers from there, so max pooling differentiates to any order. Average pooling's
 backward spreads the scaled gradient over each window; that op's backward is average pooling again.
-When the windows tile the input exactly (stride = kernel, no padding: the usual 2x2 pooling) the backward
-writes every input element once, without a zero fill or accumulation. Large results of max pooling and its
+When the windows tile the input exactly (stride = kernel, no padding: the usual 2x2 pooling) the forward
+and backward are the backend's fused ``max_pool_tiles`` (a C kernel on the CPU, see
+:mod:`backends.cpu_kernels`), and the backward writes every input element once, without a zero fill or
+accumulation. Large results of max pooling and its
 backward come from the backend's buffers (``self.backend.buffers``: on the CPU, recycled once nothing
 references them, so no page faults).
 
@@ -46,7 +48,7 @@ class MaxPool2d(Function):
         if g.tiles and x.size:
             y, self.arg = g.tile_max(xp, x, fn=self)
             if self.indices is not None:
-                self.indices["arg"] = self.arg.offsets(xp, g.kw)
+                self.indices["arg"] = self.arg.offsets(xp)
             return y
         buf = g.frame(xp, x, -xp.inf)
         views = [g.win(buf, i, j) for _, (i, j) in g.offsets()]

@@ -1,0 +1,158 @@
+"""The C kernels of the NumPy backend (backends/cpu_kernels.py) against the NumPy formulas they replace.
+
+Every kernel must give bit for bit what ``ArrayFused`` (the formulas) gives, on every layout it accepts, with
+ties, signed zeros, infinities and NaN; inputs it does not accept must reach the formulas; and without a
+compiler (or with XPGRAD_CPU_KERNELS=0) everything runs on the formulas.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backends import cpu_kernels
+from backends.fused import ArrayFused, TileArg
+
+FORMULAS = ArrayFused(np)
+KERNELS = cpu_kernels.CpuFused()
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+needs_kernels = pytest.mark.skipif(cpu_kernels.library() is None, reason=f"CPU kernels: {cpu_kernels.status()}")
+
+# (N, C, H, W) arrays stored in these axis orders (outermost first): NCHW, batch-last CHWN, channels-last NHWC
+LAYOUTS = {"nchw": (0, 1, 2, 3), "chwn": (1, 2, 3, 0), "nhwc": (0, 2, 3, 1)}
+
+
+def _stored(a, order):
+    """``a`` with the same values, stored in axis ``order``."""
+    return np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
+
+
+def _alloc(order):
+    def alloc(shape, dtype, result=False):
+        return np.empty(tuple(shape[k] for k in order), dtype).transpose(np.argsort(order))
+    return alloc
+
+
+def _values(draw, shape, dtype, special):
+    """Floats from a small set (so windows tie), with signed zeros and, when ``special``, ±inf."""
+    pool = [-2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 3.0] + ([np.inf, -np.inf] if special else [])
+    idx = draw(st.lists(st.integers(0, len(pool) - 1), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    return np.array([pool[i] for i in idx], dtype).reshape(shape)
+
+
+@st.composite
+def _pool_case(draw):
+    kh, kw = draw(st.sampled_from([(2, 2), (3, 3), (1, 2), (2, 1), (2, 3)]))
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    oh, ow = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    x = _values(draw, (n, c, oh * kh, ow * kw), dtype, draw(st.booleans()))
+    g = _values(draw, (n, c, oh, ow), dtype, True)
+    return x, g, (kh, kw), draw(st.sampled_from(sorted(LAYOUTS)))
+
+
+@needs_kernels
+@given(case=_pool_case())
+def test_max_pool_kernels_equal_the_formulas_bit_for_bit(case):
+    x0, g0, (kh, kw), layout = case
+    order = LAYOUTS[layout]
+    x, g = _stored(x0, order), _stored(g0, order)
+    y_ref, where_ref = FORMULAS.max_pool_tiles(x, kh, kw, _alloc(order))
+    y, where = KERNELS.max_pool_tiles(x, kh, kw, _alloc(order))
+    assert isinstance(where, cpu_kernels.TileCode)              # the kernel ran
+    np.testing.assert_array_equal(y, y_ref, strict=True)
+    assert (np.signbit(y) == np.signbit(y_ref)).all()
+    np.testing.assert_array_equal(where.offsets(np), where_ref.offsets(np))
+    with np.errstate(invalid="ignore"):                         # inf·0 in the formula
+        gx_ref = FORMULAS.max_pool_tiles_backward(g, where_ref, kh, kw, _alloc(order))
+    gx = KERNELS.max_pool_tiles_backward(g, where, kh, kw, _alloc(order))
+    np.testing.assert_array_equal(gx, gx_ref, strict=True)      # inf·0 = NaN where the formula makes it
+    assert (np.signbit(gx) == np.signbit(gx_ref)).all()
+    np.testing.assert_array_equal(x, x0)                        # inputs untouched
+
+
+@needs_kernels
+@pytest.mark.parametrize("spot", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_max_pool_kernel_propagates_nan_and_keeps_its_gradient_in_the_window(spot):
+    x = np.zeros((1, 1, 2, 4), np.float32)
+    x[(0, 0) + spot] = np.nan
+    y, where = KERNELS.max_pool_tiles(x, 2, 2, _alloc(LAYOUTS["nchw"]))
+    y_ref, where_ref = FORMULAS.max_pool_tiles(x, 2, 2, _alloc(LAYOUTS["nchw"]))
+    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 0, 1] == 0
+    np.testing.assert_array_equal(where.offsets(np), where_ref.offsets(np))
+    gx = KERNELS.max_pool_tiles_backward(np.ones((1, 1, 1, 2), np.float32), where, 2, 2, _alloc(LAYOUTS["nchw"]))
+    assert gx[..., :2].sum() == 1 and gx[..., 2:].sum() == 1    # one element of each window
+
+
+@needs_kernels
+def test_max_pool_kernels_pass_other_inputs_to_the_formulas():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)[:, :, :, ::-1]      # a reversed view: no block layout
+    _, where = KERNELS.max_pool_tiles(x, 2, 2, _alloc(LAYOUTS["nchw"]))
+    assert isinstance(where, TileArg)
+    xi = np.arange(16, dtype=np.int64).reshape(1, 1, 4, 4)      # no integer kernel
+    y, where = KERNELS.max_pool_tiles(xi, 2, 2, _alloc(LAYOUTS["nchw"]))
+    assert isinstance(where, TileArg) and y.dtype == np.int64
+
+
+@needs_kernels
+@given(seed=st.integers(0, 2**16), layout=st.sampled_from(sorted(LAYOUTS)), dtype=st.sampled_from([np.float32, np.float64]))
+def test_relu_backward_kernel_equals_the_formula_bit_for_bit(seed, layout, dtype):
+    rng = np.random.default_rng(seed)
+    pool = np.array([-2.0, -0.0, 0.0, 1.5, np.inf, -np.inf, np.nan], dtype)
+    x = _stored(pool[rng.integers(0, len(pool), (2, 3, 4, 5))], LAYOUTS[layout])
+    g = _stored(pool[rng.integers(0, len(pool), (2, 3, 4, 5))], LAYOUTS[layout])
+    with np.errstate(invalid="ignore"):
+        want = FORMULAS.leaky_relu_backward(x, g)
+    got = KERNELS.leaky_relu_backward(x, g)
+    np.testing.assert_array_equal(got, want, strict=True)
+    assert (np.signbit(got) == np.signbit(want)).all()
+    assert got.strides == g.strides
+
+
+def test_relu_backward_mixed_layouts_and_slopes_use_the_formulas():
+    x = np.linspace(-1, 1, 24).reshape(2, 3, 4)
+    g = np.ones((4, 3, 2)).T                                    # another layout than x
+    np.testing.assert_array_equal(KERNELS.leaky_relu_backward(x, g), FORMULAS.leaky_relu_backward(x, g))
+    np.testing.assert_array_equal(KERNELS.leaky_relu_backward(x, x, 0.1), FORMULAS.leaky_relu_backward(x, x, 0.1))
+
+
+_PROBE = """
+import numpy as np
+import autograd as ag, nn.functional as F
+from backends import cpu_kernels
+x = ag.tensor(np.arange(32.0, dtype=np.float32).reshape(1, 2, 4, 4), requires_grad=True)
+F.max_pool2d(F.relu(x), 2).sum().backward()
+print(cpu_kernels.status())
+print(float(x.grad.sum()))
+"""
+
+
+def _probe(env):
+    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    return out[0], float(out[1])
+
+
+def test_without_kernels_the_formulas_run(tmp_path):
+    off, grad = _probe({"XPGRAD_CPU_KERNELS": "0"})
+    assert off.startswith("off") and grad == 8.0
+    broken, grad = _probe({"CC": "false", "XPGRAD_KERNEL_CACHE": str(tmp_path)})     # a compiler that fails
+    assert broken.startswith("unavailable") and grad == 8.0
+    assert not list(tmp_path.glob("*.so")) and not list(tmp_path.glob("*.c"))        # nothing half-written
+
+
+@needs_kernels
+def test_kernels_are_compiled_once_into_the_cache(tmp_path):
+    first, grad = _probe({"XPGRAD_KERNEL_CACHE": str(tmp_path)})
+    assert first.startswith("compiled") and grad == 8.0
+    (lib,) = tmp_path.glob("cpu_kernels_*.so")
+    stamp = lib.stat().st_mtime_ns
+    again, _ = _probe({"XPGRAD_KERNEL_CACHE": str(tmp_path)})
+    assert again == first and lib.stat().st_mtime_ns == stamp                         # reused, not rebuilt
