@@ -30,7 +30,7 @@ import threading
 import numpy
 
 from .base import memory_order
-from .fused import ArrayFused
+from .fused import ArrayFused, col2im_order
 
 __all__ = ["CpuFused", "status", "library"]
 
@@ -101,12 +101,59 @@ void relu_backward_##S(const T *x, const T *g, T *out, long n) {                
 
 POOL(float, f32)
 POOL(double, f64)
+/* Convolution's column matrix of batch-last images img (C, H, W, n): mat (C*kh*kw, OH*OW*n), row (c, i, j)
+   holding entry (i, j) of every window, zeros on the padding (ArrayFused.im2col). Input row of output row
+   oh at offset i: oh*sh + i*dh - pt. */
+#define GRID(T, S)                                                                                           \
+void im2col_##S(const T *img, T *mat, long C, long H, long W, long n, long kh, long kw, long OH, long OW,   \
+                long sh, long sw, long dh, long dw, long pt, long pl) {                                      \
+    T *dst = mat;                                                                                            \
+    for (long c = 0; c < C; c++) for (long i = 0; i < kh; i++) for (long j = 0; j < kw; j++)                \
+        for (long oh = 0; oh < OH; oh++) {                                                                   \
+            long h = oh * sh + i * dh - pt;                                                                  \
+            for (long ow = 0; ow < OW; ow++, dst += n) {                                                     \
+                long w = ow * sw + j * dw - pl;                                                              \
+                if (h < 0 || h >= H || w < 0 || w >= W) { for (long b = 0; b < n; b++) dst[b] = 0; continue; } \
+                const T *src = img + ((c * H + h) * W + w) * n;                                              \
+                for (long b = 0; b < n; b++) dst[b] = src[b];                                                \
+            }                                                                                                \
+        }                                                                                                    \
+}                                                                                                            \
+/* Its adjoint (ArrayFused.col2im): out (C, H, W, n) = the entries of cols read from each image position,   \
+   summed in the formula's order: offset `full` (covering the whole image) assigned first, else 0, then     \
+   the other offsets in row-major order. ohof[i*H + h] = the output row that reads row h at offset i, or    \
+   -1 (likewise owof for columns); they come from the caller. */                                            \
+void col2im_##S(const T *cols, T *out, long C, long H, long W, long n, long kh, long kw, long OH, long OW,   \
+                const int64_t *ohof, const int64_t *owof, long full) {                                             \
+    for (long c = 0; c < C; c++) for (long h = 0; h < H; h++) for (long w = 0; w < W; w++) {                \
+        T *dst = out + ((c * H + h) * W + w) * n;                                                            \
+        if (full >= 0) {                                                                                     \
+            long i = full / kw, j = full % kw;                                                               \
+            const T *src = cols + ((((c * kh + i) * kw + j) * OH + ohof[i * H + h]) * OW + owof[j * W + w]) * n; \
+            for (long b = 0; b < n; b++) dst[b] = src[b];                                                    \
+        } else {                                                                                             \
+            for (long b = 0; b < n; b++) dst[b] = 0;                                                         \
+        }                                                                                                    \
+        for (long k = 0; k < kh * kw; k++) {                                                                 \
+            long i = k / kw, j = k % kw;                                                                     \
+            long oh = ohof[i * H + h], ow = owof[j * W + w];                                                 \
+            if (k == full || oh < 0 || ow < 0) continue;                                                     \
+            const T *src = cols + ((((c * kh + i) * kw + j) * OH + oh) * OW + ow) * n;                       \
+            for (long b = 0; b < n; b++) dst[b] += src[b];                                                   \
+        }                                                                                                    \
+    }                                                                                                        \
+}
+
+GRID(float, f32)
+GRID(double, f64)
 """
 
 _SIGNATURES = {
     "max_pool_tiles": [ctypes.c_void_p] * 3 + [ctypes.c_long] * 6,
     "max_pool_tiles_backward": [ctypes.c_void_p] * 3 + [ctypes.c_long] * 6,
     "relu_backward": [ctypes.c_void_p] * 3 + [ctypes.c_long],
+    "im2col": [ctypes.c_void_p] * 2 + [ctypes.c_long] * 14,
+    "col2im": [ctypes.c_void_p] * 2 + [ctypes.c_long] * 8 + [ctypes.c_void_p] * 2 + [ctypes.c_long],
 }
 _SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
 
@@ -243,6 +290,26 @@ class CpuFused(ArrayFused):
         kern(x.ctypes.data, gy.ctypes.data, out.ctypes.data, gy.size)
         return out
 
+    def im2col(self, img, mat, grid) -> None:
+        kern = _kernel("im2col", img.dtype)
+        if kern is None or mat.dtype != img.dtype or not (img.flags.c_contiguous and mat.flags.c_contiguous) \
+                or not img.size:
+            return super().im2col(img, mat, grid)
+        g = grid
+        kern(img.ctypes.data, mat.ctypes.data, g.C, g.H, g.W, img.shape[-1], g.kh, g.kw, g.OH, g.OW, g.sh, g.sw,
+             g.dh, g.dw, g.pt, g.pl)
+
+    def col2im(self, cols, out, grid) -> None:
+        kern = _kernel("col2im", out.dtype)
+        if kern is None or cols.dtype != out.dtype or not (cols.flags.c_contiguous and out.flags.c_contiguous) \
+                or not out.size:
+            return super().col2im(cols, out, grid)
+        g = grid
+        full, _ = col2im_order(g)
+        ohof, owof = _reader_table(g.kh, g.H, g.OH, g.sh, g.dh, g.pt), _reader_table(g.kw, g.W, g.OW, g.sw, g.dw, g.pl)
+        kern(cols.ctypes.data, out.ctypes.data, g.C, g.H, g.W, out.shape[-1], g.kh, g.kw, g.OH, g.OW,
+             ohof.ctypes.data, owof.ctypes.data, -1 if full is None else full[0] * g.kw + full[1])
+
     def max_pool_tiles(self, x, kh: int, kw: int, alloc):
         kern = _kernel("max_pool_tiles", x.dtype) if x.size and kh * kw <= 127 else None
         order = _block_order(x)
@@ -277,3 +344,14 @@ class CpuFused(ArrayFused):
 def _dense(a) -> bool:
     """Whether ``a`` fills one contiguous block of memory, in some axis order."""
     return numpy.transpose(a, memory_order(a)).flags.c_contiguous
+
+
+def _reader_table(k: int, size: int, out: int, s: int, d: int, p: int):
+    """(k, size) int64: at [i, h] the output index o with o·s + i·d − p = h, or −1 when there is none."""
+    table = numpy.full((k, size), -1, numpy.int64)
+    for i in range(k):
+        o = numpy.arange(out)
+        h = o * s + i * d - p
+        ok = (h >= 0) & (h < size)
+        table[i, h[ok]] = o[ok]
+    return table

@@ -175,6 +175,42 @@ class ArrayFused:
         xp.multiply(g, lr, out=tmp[1])
         xp.subtract(param, tmp[1], out=param)
 
+    # --- convolution's column matrix (batch-last images; ``grid`` is autograd.ops._grid._Grid) -----------
+    def im2col(self, img, mat, grid) -> None:
+        """Fill ``mat`` (C·kh·kw, OH·OW·n) with the window entries of batch-last images ``img`` (C, H, W, n):
+        row (c, i, j) holds entry (i, j) of every window, zeros where it falls on the padding. One strided
+        copy per kernel offset, of the outputs ``grid.clip(i, j)`` says read the image."""
+        g = grid
+        cols = mat.reshape(g.C, g.kh, g.kw, g.OH, g.OW, img.shape[-1])
+        for i in range(g.kh):
+            for j in range(g.kw):
+                dst = cols[:, i, j]
+                c = g.clip(i, j)
+                if c is None:
+                    dst[...] = 0
+                    continue
+                ro, co, ri, ci = c
+                dst[:, :ro.start] = 0
+                dst[:, ro.stop:] = 0
+                dst[:, ro, :co.start] = 0
+                dst[:, ro, co.stop:] = 0
+                dst[:, ro, co] = img[:, ri, ci]
+
+    def col2im(self, cols, out, grid) -> None:
+        """The adjoint of :meth:`im2col`: ``out`` (C, H, W, n) = the sum, over kernel offsets in
+        :func:`col2im_order`, of each offset's entries of ``cols`` (C·kh·kw, OH·OW·n) added at the image
+        positions they were read from (entries on the padding are dropped)."""
+        g = grid
+        c6 = cols.reshape(g.C, g.kh, g.kw, g.OH, g.OW, out.shape[-1])
+        full, rest = col2im_order(g)
+        if full is None:
+            out.fill(0)
+        else:
+            i, j, (ro, co, _, _) = full
+            out[...] = c6[:, i, j, ro, co]
+        for i, j, (ro, co, ri, ci) in rest:
+            out[:, ri, ci] += c6[:, i, j, ro, co]
+
     # --- max pooling over windows that tile the input exactly (stride = kernel, no padding) -----------
     def max_pool_tiles(self, x, kh: int, kw: int, alloc):
         """Max pooling of (N, C, H, W) ``x`` over kh×kw windows that tile it: ``(y, where)``, ``where`` the
@@ -327,3 +363,16 @@ def _mask(xp, code, k: int):
     if code.dtype == xp.bool_:
         return (code if k == 1 else ~code).view(xp.uint8)
     return (code == k).view(xp.uint8)
+
+
+def col2im_order(grid):
+    """The order in which :meth:`ArrayFused.col2im` sums kernel offsets: ``(full, rest)``, ``full`` the first
+    offset whose windows cover the whole image (the centre of a 'same' convolution; assigned first, so the
+    result needs no zero fill) or None, ``rest`` the other offsets that read the image, in row-major order;
+    each as ``(i, j, grid.clip(i, j))``."""
+    parts = [(i, j, grid.clip(i, j)) for i in range(grid.kh) for j in range(grid.kw)]
+    parts = [p for p in parts if p[2] is not None]
+    for k, (_, _, (ro, co, ri, ci)) in enumerate(parts):
+        if ri.step == 1 and ci.step == 1 and (ri.start, ri.stop, ci.start, ci.stop) == (0, grid.H, 0, grid.W):
+            return parts[k], parts[:k] + parts[k + 1:]
+    return None, parts

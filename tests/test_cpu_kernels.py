@@ -156,3 +156,56 @@ def test_kernels_are_compiled_once_into_the_cache(tmp_path):
     stamp = lib.stat().st_mtime_ns
     again, _ = _probe({"XPGRAD_KERNEL_CACHE": str(tmp_path)})
     assert again == first and lib.stat().st_mtime_ns == stamp                         # reused, not rebuilt
+
+
+@st.composite
+def _grid_case(draw):
+    from autograd.ops._grid import _Grid
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pt, pl = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    OH = (H + 2 * pt - dh * (kh - 1) - 1) // sh + 1
+    OW = (W + 2 * pl - dw * (kw - 1) - 1) // sw + 1
+    if OH < 1 or OW < 1:
+        OH, OW, pt, pl, dh, dw, kh, kw = H, W, 0, 0, 1, 1, 1, 1
+    C, n = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return _Grid(C, H, W, (kh, kw), (sh, sw), (dh, dw), (pt, pl), (OH, OW)), n, dtype
+
+
+@needs_kernels
+@given(case=_grid_case(), seed=st.integers(0, 2**16))
+def test_im2col_and_col2im_kernels_equal_the_formulas_bit_for_bit(case, seed):
+    g, n, dtype = case
+    rng = np.random.default_rng(seed)
+    pool = np.array([-1.5, -0.0, 0.0, 0.25, 3.0, 1e-3], dtype)      # signed zeros: col2im's first term matters
+    img = pool[rng.integers(0, len(pool), (g.C, g.H, g.W, n))]
+    want, got = np.full((g.K, g.OH * g.OW * n), 7, dtype), np.full((g.K, g.OH * g.OW * n), 9, dtype)
+    FORMULAS.im2col(img, want, g)
+    KERNELS.im2col(img, got, g)
+    np.testing.assert_array_equal(got, want, strict=True)
+    cols = pool[rng.integers(0, len(pool), (g.K, g.OH * g.OW * n))] * rng.uniform(0.5, 2, (g.K, 1)).astype(dtype)
+    want, got = np.full((g.C, g.H, g.W, n), 7, dtype), np.full((g.C, g.H, g.W, n), 9, dtype)
+    FORMULAS.col2im(cols, want, g)
+    KERNELS.col2im(cols, got, g)
+    np.testing.assert_array_equal(got, want, strict=True)
+    assert (np.signbit(got) == np.signbit(want)).all()
+
+
+@needs_kernels
+def test_grid_kernels_pass_strided_arrays_to_the_formulas():
+    from autograd.ops._grid import _Grid
+    g = _Grid(2, 4, 4, (3, 3), (1, 1), (1, 1), (1, 1), (4, 4))
+    img = np.arange(2 * 4 * 4 * 6, dtype=np.float32).reshape(2, 4, 4, 6)[..., ::2]     # strided batch axis
+    want, got = np.empty((18, 48), np.float32), np.empty((18, 48), np.float32)
+    FORMULAS.im2col(img, want, g)
+    KERNELS.im2col(img, got, g)
+    np.testing.assert_array_equal(got, want)
+    out = np.zeros((2, 4, 4, 6), np.float32)
+    KERNELS.col2im(want, out[..., ::2], g)                                              # a strided result
+    ref = np.zeros((2, 4, 4, 3), np.float32)
+    FORMULAS.col2im(want, ref, g)
+    np.testing.assert_array_equal(out[..., ::2], ref)
+    assert not out[..., 1::2].any()

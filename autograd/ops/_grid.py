@@ -85,20 +85,7 @@ def _im2col(fn, g: _Grid, x, dtype, ones: bool = False):
     mat = fn.backend.buffers.take((g.K + int(ones), g.OH * g.OW * n), dtype)
     if ones:
         mat[g.K] = 1
-    cols = mat[:g.K].reshape(g.C, g.kh, g.kw, g.OH, g.OW, n)
-    for i in range(g.kh):           # one strided copy per kernel offset, zeros where it reads the padding
-        for j in range(g.kw):
-            dst = cols[:, i, j]
-            c = g.clip(i, j)
-            if c is None:
-                dst[...] = 0
-                continue
-            ro, co, ri, ci = c
-            dst[:, :ro.start] = 0
-            dst[:, ro.stop:] = 0
-            dst[:, ro, :co.start] = 0
-            dst[:, ro, co.stop:] = 0
-            dst[:, ro, co] = img[:, ri, ci]
+    fn.backend.fused.im2col(img, mat[:g.K], g)
     fn.backend.buffers.give(copy)
     return mat
 
@@ -106,22 +93,7 @@ def _im2col(fn, g: _Grid, x, dtype, ones: bool = False):
 def _col2im(fn, g: _Grid, cols, out) -> None:
     """Column matrix (C·kh·kw, OH·OW·n) → ``out`` (C, H, W, n), summing overlapping windows (entries on the
     padding are dropped)."""
-    n = out.shape[-1]
-    c6 = cols.reshape(g.C, g.kh, g.kw, g.OH, g.OW, n)
-    parts = [(i, j, g.clip(i, j)) for i in range(g.kh) for j in range(g.kw)]
-    parts = [p for p in parts if p[2] is not None]
-    # an offset whose windows cover the whole image (the centre one of a 'same' convolution) is assigned
-    # first, so ``out`` needs no zero fill
-    full = next((k for k, (_, _, (ro, co, ri, ci)) in enumerate(parts)
-                 if ri.step == 1 and ci.step == 1 and (ri.start, ri.stop, ci.start, ci.stop) == (0, g.H, 0, g.W)),
-                None)
-    if full is None:
-        out.fill(0)
-    else:
-        i, j, (ro, co, _, _) = parts.pop(full)
-        out[...] = c6[:, i, j, ro, co]
-    for i, j, (ro, co, ri, ci) in parts:
-        out[:, ri, ci] += c6[:, i, j, ro, co]
+    fn.backend.fused.col2im(cols, out, g)
 
 
 def _extend(fn, g: _Grid, y, dtype):
