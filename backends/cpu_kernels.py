@@ -36,6 +36,7 @@ __all__ = ["CpuFused", "status", "library"]
 
 SOURCE = r"""
 #include <stdint.h>
+#include <math.h>
 
 /* Max pooling over kh x kw windows that tile the input exactly. Arrays are seen as (A, H, W, B): A the axes
    stored before the image rows, B those after its columns (B = batch for batch-last images, 1 for NCHW).
@@ -146,6 +147,31 @@ void col2im_##S(const T *cols, T *out, long C, long H, long W, long n, long kh, 
 
 GRID(float, f32)
 GRID(double, f64)
+
+/* One Adam (AdamW when decoupled, AMSGrad when vmax) step per element, the formula's operations in its order
+   (backends.fused._adam with _adam_scalars): each rounded to T as NumPy's array passes round them. */
+#define ADAM_LOOP(T, SQRT, DECOUPLED, HAS_WD, AMSGRAD)                                                      \
+    for (long i = 0; i < n; i++) {                                                                           \
+        T gi = g[i], pi = p[i];                                                                              \
+        if (DECOUPLED) { if (HAS_WD) pi = pi * decay; }                                                      \
+        else if (HAS_WD) { T d = pi * wd; gi = d + gi; }                                                     \
+        T mi = m[i] * b1, t = gi * one_b1; mi = mi + t; m[i] = mi;                                           \
+        T vi = v[i] * b2; t = gi * gi; t = t * one_b2; vi = vi + t; v[i] = vi;                              \
+        if (AMSGRAD) { T w = vmax[i]; w = NPMAX(w, vi); vmax[i] = w; vi = w; }                               \
+        t = SQRT(vi); t = t + eps; t = mi / t; t = t * step_size; p[i] = pi - t;                             \
+    }
+/* the flags as constants in each loop, so every loop vectorises */
+#define ADAM(T, S, SQRT)                                                                                     \
+void adam_##S(T *restrict p, const T *restrict g, T *restrict m, T *restrict v, T *restrict vmax, long n,   \
+              T b1, T one_b1, T b2, T one_b2, T eps, T step_size, T wd, T decay, long decoupled, long has_wd) { \
+    int ams = vmax != 0;                                                                                     \
+    if (decoupled && has_wd) { if (ams) ADAM_LOOP(T, SQRT, 1, 1, 1) else ADAM_LOOP(T, SQRT, 1, 1, 0) }       \
+    else if (has_wd && !decoupled) { if (ams) ADAM_LOOP(T, SQRT, 0, 1, 1) else ADAM_LOOP(T, SQRT, 0, 1, 0) } \
+    else { if (ams) ADAM_LOOP(T, SQRT, 0, 0, 1) else ADAM_LOOP(T, SQRT, 0, 0, 0) }                           \
+}
+
+ADAM(float, f32, sqrtf)
+ADAM(double, f64, sqrt)
 """
 
 _SIGNATURES = {
@@ -154,6 +180,7 @@ _SIGNATURES = {
     "relu_backward": [ctypes.c_void_p] * 3 + [ctypes.c_long],
     "im2col": [ctypes.c_void_p] * 2 + [ctypes.c_long] * 14,
     "col2im": [ctypes.c_void_p] * 2 + [ctypes.c_long] * 8 + [ctypes.c_void_p] * 2 + [ctypes.c_long],
+    "adam": [ctypes.c_void_p] * 5 + [ctypes.c_long],      # + 8 scalars of the array's type + 2 flags
 }
 _SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
 
@@ -182,7 +209,7 @@ def _cache_dir() -> str:
 def _compile():
     """The loaded library, compiling it into the cache folder unless it is there already."""
     cc = shlex.split(os.environ.get("CC") or "cc")
-    flags = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c99", "-ffp-contract=off"]
+    flags = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c99", "-ffp-contract=off", "-fno-math-errno"]
     key = hashlib.sha256("\0".join([SOURCE, " ".join(cc + flags), _cpu_id()]).encode()).hexdigest()[:16]
     folder = _cache_dir()
     os.makedirs(folder, exist_ok=True)
@@ -203,9 +230,10 @@ def _compile():
                     os.remove(p)
     lib = ctypes.CDLL(path)               # ctypes releases the GIL during each call
     for name, args in _SIGNATURES.items():
-        for suffix in _SUFFIX.values():
+        for suffix, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
             fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes, fn.restype = args, None
+            fn.argtypes = args + ([scalar] * 8 + [ctypes.c_long] * 2 if name == "adam" else [])
+            fn.restype = None
     return lib, path
 
 
@@ -309,6 +337,14 @@ class CpuFused(ArrayFused):
         ohof, owof = _reader_table(g.kh, g.H, g.OH, g.sh, g.dh, g.pt), _reader_table(g.kw, g.W, g.OW, g.sw, g.dw, g.pl)
         kern(cols.ctypes.data, out.ctypes.data, g.C, g.H, g.W, out.shape[-1], g.kh, g.kw, g.OH, g.OW,
              ohof.ctypes.data, owof.ctypes.data, -1 if full is None else full[0] * g.kw + full[1])
+
+    def _adam_one(self, p, grad, m, v, vmax, tmps, scalars, decoupled: bool, has_wd: bool) -> None:
+        kern = _kernel("adam", p.dtype)
+        arrays = (p, grad, m, v) + (() if vmax is None else (vmax,))
+        if kern is None or any(a.dtype != p.dtype or a.shape != p.shape or not a.flags.c_contiguous for a in arrays):
+            return super()._adam_one(p, grad, m, v, vmax, tmps, scalars, decoupled, has_wd)
+        kern(p.ctypes.data, grad.ctypes.data, m.ctypes.data, v.ctypes.data, None if vmax is None else vmax.ctypes.data,
+             p.size, *(float(c) for c in scalars), int(decoupled), int(has_wd))
 
     def max_pool_tiles(self, x, kh: int, kw: int, alloc):
         kern = _kernel("max_pool_tiles", x.dtype) if x.size and kh * kw <= 127 else None

@@ -256,9 +256,13 @@ class ArrayFused:
             c = scalars.get((p.dtype, t))
             if c is None:
                 c = scalars[(p.dtype, t)] = _adam_scalars(xp, p.dtype, t, *hyper)
-            for pg, g, m, v, vmax, *tmp in _pieces(self.cache_block, p, grads[i], exp_avgs[i], exp_avg_sqs[i],
-                                                   max_exp_avg_sqs[i], *tmps[i]):
-                _adam(xp, pg, g, m, v, vmax, tmp, c, decoupled, hyper[4] != 0)
+            self._adam_one(p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], tmps[i], c, decoupled,
+                           hyper[4] != 0)
+
+    def _adam_one(self, p, grad, m, v, vmax, tmps, scalars, decoupled: bool, has_wd: bool) -> None:
+        """One parameter's step of :meth:`adam_update_group` (``scalars`` from :func:`_adam_scalars`)."""
+        for pg, g, mg, vg, vm, *tmp in _pieces(self.cache_block, p, grad, m, v, vmax, *tmps):
+            _adam(self.xp, pg, g, mg, vg, vm, tmp, scalars, decoupled, has_wd)
 
     def sgd_update_group(self, params, grads, bufs, tmps, *, firsts, lr: float, momentum: float,
                          dampening: float, weight_decay: float, nesterov: bool) -> None:

@@ -209,3 +209,41 @@ def test_grid_kernels_pass_strided_arrays_to_the_formulas():
     FORMULAS.col2im(want, ref, g)
     np.testing.assert_array_equal(out[..., ::2], ref)
     assert not out[..., 1::2].any()
+
+
+_ADAM_HP = st.fixed_dictionaries(dict(
+    lr=st.floats(1e-4, 0.1), b1=st.floats(0.0, 0.99), b2=st.floats(0.5, 0.999), eps=st.sampled_from([1e-8, 1e-3]),
+    wd=st.sampled_from([0.0, 0.01, 0.3]), amsgrad=st.booleans(), decoupled=st.booleans()))
+
+
+@needs_kernels
+@given(hp=_ADAM_HP, seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+def test_adam_kernel_equals_the_formula_bit_for_bit(hp, seed, dtype):
+    runs = []
+    for fused in (FORMULAS, KERNELS):
+        r = np.random.default_rng(seed)
+        ps = [r.uniform(-2, 2, (5, 7)).astype(dtype), r.uniform(-2, 2, (3,)).astype(dtype)]
+        state = [[np.zeros_like(p) for p in ps] for _ in range(2)]
+        vmax = [np.zeros_like(p) for p in ps] if hp["amsgrad"] else [None, None]
+        tmps = [[np.empty_like(p), np.empty_like(p)] for p in ps]
+        for t in range(1, 4):
+            grads = [r.uniform(-1, 1, p.shape).astype(dtype) for p in ps]
+            fused.adam_update_group(ps, grads, *state, vmax, tmps, steps=[t, t], lr=hp["lr"],
+                                    betas=(hp["b1"], hp["b2"]), eps=hp["eps"], weight_decay=hp["wd"],
+                                    decoupled=hp["decoupled"])
+        runs.append(ps + state[0] + state[1] + [v for v in vmax if v is not None])
+    assert not np.array_equal(runs[1][0], np.random.default_rng(seed).uniform(-2, 2, (5, 7)).astype(dtype))
+    for want, got in zip(*runs):
+        np.testing.assert_array_equal(got, want, strict=True)
+
+
+def test_adam_kernel_leaves_other_layouts_to_the_formula():
+    p = np.ones((4, 3))
+    g = np.arange(12.0).reshape(3, 4).T                      # transposed gradient: not C-contiguous
+    state = [np.zeros_like(p), np.zeros_like(p)]
+    want = p.copy()
+    FORMULAS.adam_update_group([want], [g], [np.zeros_like(p)], [np.zeros_like(p)], [None], [[np.empty_like(p)] * 2],
+                               steps=[1], lr=0.1, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0, decoupled=False)
+    KERNELS.adam_update_group([p], [g], *([s] for s in state), [None], [[np.empty_like(p)] * 2], steps=[1], lr=0.1,
+                              betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0, decoupled=False)
+    np.testing.assert_array_equal(p, want)
