@@ -21,6 +21,7 @@ a mask. Kernels take C-contiguous float32/float64 arrays; any other input goes t
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -390,12 +391,15 @@ def _dense(a) -> bool:
     return numpy.transpose(a, memory_order(a)).flags.c_contiguous
 
 
+@functools.lru_cache(maxsize=64)
 def _reader_table(k: int, size: int, out: int, s: int, d: int, p: int):
-    """(k, size) int64: at [i, h] the output index o with o·s + i·d − p = h, or −1 when there is none."""
+    """(k, size) int64: at [i, h] the output index o with o·s + i·d − p = h, or −1 when there is none (cached:
+    the same few geometries come back every step; read only)."""
     table = numpy.full((k, size), -1, numpy.int64)
     for i in range(k):
         o = numpy.arange(out)
         h = o * s + i * d - p
         ok = (h >= 0) & (h < size)
         table[i, h[ok]] = o[ok]
+    table.flags.writeable = False
     return table
