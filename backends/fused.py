@@ -196,6 +196,12 @@ class ArrayFused:
                 dst[:, ro, co.stop:] = 0
                 dst[:, ro, co] = img[:, ri, ci]
 
+    def weight_grad(self, cols, e):
+        """A convolution's weight gradient (O, K) = ``e`` (O, P) @ ``cols`` (K, P)ᵀ, for the batch-last gradient
+        matrix ``e`` and the column matrix ``cols`` (computed as (cols @ eᵀ)ᵀ: OpenBLAS runs that shape ~15 %
+        faster than e @ colsᵀ)."""
+        return self.xp.matmul(cols, e.T).T
+
     def col2im(self, cols, out, grid) -> None:
         """The adjoint of :meth:`im2col`: ``out`` (C, H, W, n) = the sum, over kernel offsets in
         :func:`col2im_order`, of each offset's entries of ``cols`` (C·kh·kw, OH·OW·n) added at the image
