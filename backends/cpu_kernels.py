@@ -186,6 +186,8 @@ _SIGNATURES = {
     "adam": [ctypes.c_void_p] * 5 + [ctypes.c_long],      # + 8 scalars of the array's type + 2 flags
 }
 _SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
+MIN_SIZE = 4096
+"""Elements below which an op keeps the NumPy formula: there the call's checks cost more than the passes."""
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -319,7 +321,7 @@ class CpuFused(ArrayFused):
         super().__init__(numpy)
 
     def leaky_relu_backward(self, x, gy, negative_slope: float = 0.0):
-        kern = _kernel("relu_backward", gy.dtype) if negative_slope == 0 and x.size else None
+        kern = _kernel("relu_backward", gy.dtype) if negative_slope == 0 and gy.size >= MIN_SIZE else None
         if kern is None or x.dtype != gy.dtype or x.shape != gy.shape or x.strides != gy.strides or \
                 not _dense(gy):
             return super().leaky_relu_backward(x, gy, negative_slope)
@@ -356,7 +358,7 @@ class CpuFused(ArrayFused):
              p.size, *(float(c) for c in scalars), int(decoupled), int(has_wd))
 
     def max_pool_tiles(self, x, kh: int, kw: int, alloc):
-        kern = _kernel("max_pool_tiles", x.dtype) if x.size and kh * kw <= 127 else None
+        kern = _kernel("max_pool_tiles", x.dtype) if x.size >= MIN_SIZE and kh * kw <= 127 else None
         order = _block_order(x)
         block = _image_block(x, order) if kern is not None else None
         if block is None:
