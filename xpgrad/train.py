@@ -262,10 +262,15 @@ def _print(*args, **kwargs) -> None:
 
 
 def _eval_loader(dataset, device, comm) -> DataLoader:
-    """Batches of 1000 for evaluation; with several ranks each evaluates its own part (every sample once)."""
+    """Batches for evaluation; with several ranks each evaluates its own part (every sample once).
+
+    100 samples per batch on the CPU, where bigger batches run slower per sample (the CNN's activations of
+    1000 images leave the caches: the 10,000 test images take 1.1 s in batches of 100, 2.0 s in batches of
+    1000); 1000 on a GPU, which wants big launches."""
+    size = 100 if backends.get_backend(device).kind == "cpu" else 1000
     if comm is None:
-        return DataLoader(dataset, 1000, device=device)
-    return DataLoader(dataset, 1000, device=device, sampler=DistributedSampler(dataset, shuffle=False, pad=False))
+        return DataLoader(dataset, size, device=device)
+    return DataLoader(dataset, size, device=device, sampler=DistributedSampler(dataset, shuffle=False, pad=False))
 
 
 def _machine() -> dict:
