@@ -277,6 +277,14 @@ def _kernel(name: str, dtype):
     return None if lib is None or suffix is None else getattr(lib, f"{name}_{suffix}")
 
 
+def _contiguous_kernel(name: str, *arrays):
+    """Kernel ``name`` for ``arrays`` when they are non-empty, C-contiguous and of one float type, else None."""
+    dt = arrays[0].dtype
+    if not arrays[0].size or any(a.dtype != dt or not a.flags.c_contiguous for a in arrays):
+        return None
+    return _kernel(name, dt)
+
+
 def _block_order(a) -> tuple:
     """An axis order (outermost first) that shows (N, C, H, W) ``a`` as (A…, H, W, B…): the axes N and C of
     length > 1 stored inside the image's innermost step go after W, the others before H (axes of length 1
@@ -330,18 +338,16 @@ class CpuFused(ArrayFused):
         return out
 
     def im2col(self, img, mat, grid) -> None:
-        kern = _kernel("im2col", img.dtype)
-        if kern is None or mat.dtype != img.dtype or not (img.flags.c_contiguous and mat.flags.c_contiguous) \
-                or not img.size:
+        kern = _contiguous_kernel("im2col", img, mat)
+        if kern is None:
             return super().im2col(img, mat, grid)
         g = grid
         kern(img.ctypes.data, mat.ctypes.data, g.C, g.H, g.W, img.shape[-1], g.kh, g.kw, g.OH, g.OW, g.sh, g.sw,
              g.dh, g.dw, g.pt, g.pl)
 
     def col2im(self, cols, out, grid) -> None:
-        kern = _kernel("col2im", out.dtype)
-        if kern is None or cols.dtype != out.dtype or not (cols.flags.c_contiguous and out.flags.c_contiguous) \
-                or not out.size:
+        kern = _contiguous_kernel("col2im", cols, out)
+        if kern is None:
             return super().col2im(cols, out, grid)
         g = grid
         full, _ = col2im_order(g)
