@@ -255,3 +255,24 @@ def test_adam_kernel_leaves_other_layouts_to_the_formula():
     KERNELS.adam_update_group([p], [g], *([s] for s in state), [None], [[np.empty_like(p)] * 2], steps=[1], lr=0.1,
                               betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0, decoupled=False)
     np.testing.assert_array_equal(p, want)
+
+
+@needs_kernels
+def test_a_cnn_block_on_the_kernels_passes_gradcheck_to_second_order(monkeypatch):
+    """conv → ReLU → max pooling: first and second derivatives against central differences in float64 with
+    every kernel of the block in use (the registry's own checks draw arrays too small for the kernels)."""
+    import autograd as ag
+    import nn.functional as F
+    used = []
+    real = cpu_kernels._kernel
+    monkeypatch.setattr(cpu_kernels, "_kernel", lambda name, dt: used.append(name) or real(name, dt))
+    rng = np.random.default_rng(0)
+    x = ag.tensor(rng.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) / 7.0 - 5, requires_grad=True)   # no ties
+    w = ag.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = ag.tensor(rng.standard_normal(3), requires_grad=True)
+
+    def block(x, w, b):
+        return F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=1)), 2)
+    assert ag.gradcheck(block, (x, w, b))
+    assert ag.gradgradcheck(block, (x, w, b))
+    assert {"im2col", "col2im", "relu_backward", "max_pool_tiles", "max_pool_tiles_backward"} <= set(used)
