@@ -161,15 +161,17 @@ def main(argv=None) -> dict | None:
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    eval_batch = 100 if dev.type == "cpu" else 1000      # as xpgrad.train's evaluation batches
+
     def evaluate():
         model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=dev)
         loss = torch.zeros((), dtype=torch.float64, device=dev)
         with torch.no_grad():
-            for s in range(0, len(xs), 1000):
-                out = model(xs[s:s + 1000])
-                loss += loss_fn(out, ys[s:s + 1000]).double() * len(out)
-                correct += (out.argmax(1) == ys[s:s + 1000]).sum()
+            for s in range(0, len(xs), eval_batch):
+                out = model(xs[s:s + eval_batch])
+                loss += loss_fn(out, ys[s:s + eval_batch]).double() * len(out)
+                correct += (out.argmax(1) == ys[s:s + eval_batch]).sum()
         model.train()
         return loss.item() / len(xs), correct.item() / len(xs)
 
