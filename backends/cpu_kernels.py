@@ -43,43 +43,43 @@ SOURCE = r"""
 
 /* Max pooling over kh x kw windows that tile the input exactly. Arrays are seen as (A, H, W, B): A the axes
    stored before the image rows, B those after its columns (B = batch for batch-last images, 1 for NCHW).
-   y, code: (A, OH, OW, B). The steps and comparisons are the NumPy formula's (ArrayFused.max_pool_tiles):
-   each window row's maximum by NumPy's maximum() (the second operand on ties and unless the first is NaN)
-   and the first column equal to it (the last column when none is: NaN), then the same over the row maxima;
-   code = row·kw + column. B is taken in pieces of CH so the row maxima stay in registers and L1. */
+   y, code: (A, OH, OW, B). Results are the NumPy formula's (ArrayFused.max_pool_tiles): each window row's
+   maximum folded with NumPy's maximum() (the second operand on ties, NaN propagating) and the first column
+   equal to it (the last column when the maximum is NaN), then the same over the row maxima; code =
+   row·kw + column. "First column equal to the maximum" is tracked in the same pass as the last strict
+   increase of the running maximum. B is taken in pieces of CH that stay in L1. */
 #define CH 64
 #define NPMAX(a, u) (((a) > (u) || (a) != (a)) ? (a) : (u))
 #define POOL(T, S)                                                                                           \
 void max_pool_tiles_##S(const T *x, T *y, int8_t *code, long A, long H, long W, long B, long kh, long kw) {  \
     long OH = H / kh, OW = W / kw;                                                                           \
-    T rm[kh][CH]; int8_t cj[kh][CH];                                                                         \
+    T m[CH]; int8_t c[CH], last[CH];                                                                         \
     for (long a = 0; a < A; a++) for (long oh = 0; oh < OH; oh++) for (long ow = 0; ow < OW; ow++) {        \
         const T *win = x + ((a * H + oh * kh) * W + ow * kw) * B;                                            \
         long o = ((a * OH + oh) * OW + ow) * B;                                                              \
         for (long b0 = 0; b0 < B; b0 += CH) {                                                                \
             long nb = B - b0 < CH ? B - b0 : CH;                                                             \
+            T *ym = y + o + b0; int8_t *co = code + o + b0;                                                  \
             for (long i = 0; i < kh; i++) {                                                                  \
                 const T *r = win + i * W * B + b0;                                                           \
-                T *m = rm[i]; int8_t *c = cj[i];                                                             \
-                for (long b = 0; b < nb; b++) m[b] = r[b];                                                   \
+                for (long b = 0; b < nb; b++) { m[b] = r[b]; c[b] = 0; }                                     \
                 for (long j = 1; j < kw; j++) {                                                              \
                     const T *v = r + j * B;                                                                  \
-                    for (long b = 0; b < nb; b++) { T p = m[b], u = v[b]; m[b] = NPMAX(p, u); }              \
+                    for (long b = 0; b < nb; b++) {                                                          \
+                        T p = m[b], u = v[b];                                                                \
+                        c[b] = u > p ? (int8_t)j : c[b]; m[b] = NPMAX(p, u);                                 \
+                    }                                                                                        \
                 }                                                                                            \
-                for (long b = 0; b < nb; b++) c[b] = (int8_t)(kw - 1);                                       \
-                for (long j = kw - 2; j >= 0; j--) {                                                         \
-                    const T *v = r + j * B;                                                                  \
-                    for (long b = 0; b < nb; b++) c[b] = v[b] == m[b] ? (int8_t)j : c[b];                    \
+                int8_t base = (int8_t)(i * kw);                                                              \
+                for (long b = 0; b < nb; b++) c[b] = (int8_t)(base + (m[b] != m[b] ? kw - 1 : c[b]));        \
+                if (i == 0) for (long b = 0; b < nb; b++) { ym[b] = m[b]; co[b] = c[b]; }                    \
+                else for (long b = 0; b < nb; b++) {                                                         \
+                    T p = ym[b], u = m[b];                                                                   \
+                    co[b] = u > p ? c[b] : co[b]; ym[b] = NPMAX(p, u);                                       \
                 }                                                                                            \
+                if (i == kh - 1) for (long b = 0; b < nb; b++) last[b] = c[b];                               \
             }                                                                                                \
-            T *ym = y + o + b0; int8_t *co = code + o + b0;                                                  \
-            for (long b = 0; b < nb; b++) ym[b] = rm[0][b];                                                  \
-            for (long i = 1; i < kh; i++)                                                                    \
-                for (long b = 0; b < nb; b++) { T p = ym[b], u = rm[i][b]; ym[b] = NPMAX(p, u); }            \
-            for (long b = 0; b < nb; b++) co[b] = (int8_t)((kh - 1) * kw + cj[kh - 1][b]);                   \
-            for (long i = kh - 2; i >= 0; i--)                                                               \
-                for (long b = 0; b < nb; b++)                                                                \
-                    co[b] = rm[i][b] == ym[b] ? (int8_t)(i * kw + cj[i][b]) : co[b];                         \
+            for (long b = 0; b < nb; b++) co[b] = ym[b] != ym[b] ? last[b] : co[b];                          \
         }                                                                                                    \
     }                                                                                                        \
 }                                                                                                            \
