@@ -25,10 +25,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 
-@pytest.fixture(autouse=True)
-def _kernels_for_small_arrays(monkeypatch):
+@pytest.fixture(autouse=True, scope="module")
+def _kernels_for_small_arrays():
     """The drawn arrays are small; the kernels skip arrays under MIN_SIZE elements outside these tests."""
-    monkeypatch.setattr(cpu_kernels, "MIN_SIZE", 0)
+    old, cpu_kernels.MIN_SIZE = cpu_kernels.MIN_SIZE, 0
+    yield
+    cpu_kernels.MIN_SIZE = old
 
 
 needs_kernels = pytest.mark.skipif(cpu_kernels.library() is None, reason=f"CPU kernels: {cpu_kernels.status()}")

@@ -5,7 +5,8 @@ For every op spec in :func:`autograd.all_specs` and every device asked for, hypo
 reference, float32 kept, nothing mutated), :func:`~autograd.testing.check_gradients` (gradcheck),
 :func:`~autograd.testing.check_second_order` (gradgradcheck) and, on a GPU,
 :func:`~autograd.testing.check_cross_backend` in float64 and float32: the checks ``tests/test_ops.py`` runs,
-without the source tree or pytest. Prints one row per op and exits non-zero when any check fails.
+without the source tree or pytest (on the CPU through the C kernels of :mod:`backends.cpu_kernels` wherever
+they apply, whatever the array size). Prints one row per op and exits non-zero when any check fails.
 
     xpgrad gradcheck --quick                       # a few examples per op: a smoke test of an install
     xpgrad gradcheck --profile thorough --device cuda
@@ -108,6 +109,8 @@ def _cell(r: Result) -> str:
 def run_checks(specs: dict, devices: list[str], max_examples: int, seed: int | None = None, out=None) -> list[Result]:
     """Check every spec on every device, printing one table row per op as it finishes."""
     out = out or sys.stdout
+    from backends import cpu_kernels
+    cpu_kernels.MIN_SIZE = 0        # the drawn arrays are small: check the CPU's C kernels on them as well
     width = max([len(n) for n in specs] + [2])
     print(f"{'op':<{width}}  " + "  ".join(f"{d:<12}" for d in devices) + "  seconds", file=out, flush=True)
     results = []
