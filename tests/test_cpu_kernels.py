@@ -278,3 +278,35 @@ def test_a_cnn_block_on_the_kernels_passes_gradcheck_to_second_order(monkeypatch
     assert ag.gradcheck(block, (x, w, b))
     assert ag.gradgradcheck(block, (x, w, b))
     assert {"im2col", "col2im", "relu_backward", "max_pool_tiles", "max_pool_tiles_backward"} <= set(used)
+
+
+def test_kernels_from_two_threads_at_once_match_one_thread():
+    """The kernels keep no state between calls (ctypes releases the GIL during each): two threads training
+    small CNNs at once end bit for bit where each ends alone."""
+    import threading
+
+    import autograd as ag
+    import nn
+
+    def train(seed, out):
+        ag.manual_seed(seed)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(4 * 8 * 8, 3))
+        opt = nn.optim.Adam(model.parameters(), lr=1e-2)
+        r = np.random.default_rng(seed)
+        x, y = ag.tensor(r.standard_normal((8, 1, 16, 16)).astype(np.float32)), ag.tensor(r.integers(0, 3, 8))
+        for _ in range(5):
+            opt.zero_grad()
+            nn.CrossEntropyLoss()(model(x), y).backward()
+            opt.step()
+        out[seed] = [p.numpy().tobytes() for p in model.parameters()]
+
+    alone, together = {}, {}
+    for seed in (1, 2):
+        train(seed, alone)
+    threads = [threading.Thread(target=train, args=(seed, together)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == alone
