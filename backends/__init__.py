@@ -4,8 +4,8 @@ A :class:`Backend` wraps an array module (``xp``) plus the few things that are
 not spelled the same in NumPy and CuPy: moving data to and from the host, the
 random generator, scatter-add, synchronisation, the fused operations
 (``backend.fused``: NumPy formulas and C kernels from ``cpu_kernels.py`` on the
-CPU, CUDA kernels from ``kernels.py`` on the GPU) and buffers for ops' large arrays (``backend.buffers``: recycled on
-the CPU, CuPy's pool on a GPU). Ops never import NumPy or CuPy; they use
+CPU, CUDA kernels from ``kernels.py`` on the GPU) and buffers for ops' large
+arrays (``backend.buffers``: recycled on the CPU, CuPy's pool on a GPU). Ops never import NumPy or CuPy; they use
 ``self.xp`` and ``self.backend`` of the backend resolved from their inputs.
 
 Device strings: ``"cpu"`` (NumPy), ``"cuda"`` / ``"cuda:N"`` (CuPy).

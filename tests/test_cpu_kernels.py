@@ -112,7 +112,8 @@ def test_max_pool_kernels_pass_other_inputs_to_the_formulas():
 
 
 @needs_kernels
-@given(seed=st.integers(0, 2**16), layout=st.sampled_from(sorted(LAYOUTS)), dtype=st.sampled_from([np.float32, np.float64]))
+@given(seed=st.integers(0, 2**16), layout=st.sampled_from(sorted(LAYOUTS)),
+       dtype=st.sampled_from([np.float32, np.float64]))
 def test_relu_backward_kernel_equals_the_formula_bit_for_bit(seed, layout, dtype):
     rng = np.random.default_rng(seed)
     pool = np.array([-2.0, -0.0, 0.0, 1.5, np.inf, -np.inf, np.nan], dtype)

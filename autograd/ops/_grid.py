@@ -6,8 +6,8 @@ those slices into the column matrix (C·kh·kw, OH·OW·n), ``_col2im`` adds the
 out as the matrix (O, OH·OW·n). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
 takes the (N, C, OH, OW) view of each offset, new arrays following the input's memory order; windows that
 tile the input exactly (the usual 2x2 pooling) go to the backend's fused ``max_pool_tiles`` (a C kernel on
-the CPU where one is compiled, else two passes of array calls over long runs of memory). ``_out_size`` and ``_counts`` are PyTorch's output-length and
-average-divisor rules.
+the CPU where one is compiled, else two passes of array calls over long runs of memory). ``_out_size`` and
+``_counts`` are PyTorch's output-length and average-divisor rules.
 
 Large transients and results come from the op's backend (``fn.backend.buffers``: recycled on the CPU, the
 memory pool on a GPU), never from a fresh allocation here.

@@ -8,9 +8,8 @@ backward spreads the scaled gradient over each window; that op's backward is ave
 When the windows tile the input exactly (stride = kernel, no padding: the usual 2x2 pooling) the forward
 and backward are the backend's fused ``max_pool_tiles`` (a C kernel on the CPU, see
 :mod:`backends.cpu_kernels`), and the backward writes every input element once, without a zero fill or
-accumulation. Large results of max pooling and its
-backward come from the backend's buffers (``self.backend.buffers``: on the CPU, recycled once nothing
-references them, so no page faults).
+accumulation. Large results of max pooling and its backward come from the backend's buffers
+(``self.backend.buffers``: on the CPU, recycled once nothing references them, so no page faults).
 
 The window geometry is :class:`autograd.ops._grid._Geom`; the test samples and naive references are in
 :mod:`autograd.ops._references`.
