@@ -1,15 +1,16 @@
-"""Fused operations: the few hot spots where one GPU kernel beats a chain of array calls.
+"""Fused operations: the few hot spots where one kernel beats a chain of array calls.
 
 Every backend has a ``fused`` object with the methods below; ops and optimizers call
 ``backend.fused.<name>(...)`` on raw arrays and never ask which backend they run on.
-:class:`ArrayFused` writes each operation with array-module calls (``xp``): on the NumPy backend it *is* the
-implementation (the code the ops used before, unchanged, so CPU speed is unchanged) and it is the reference
-the tests hold the CUDA kernels to. The CuPy backend subclasses it (``cupy_backend.CupyFused``) and replaces
-each method with a kernel from ``backends/kernels.py``, falling back to these formulas for what the kernels
-do not cover (dtypes other than float32/float64, empty arrays, mismatched shapes).
+:class:`ArrayFused` writes each operation with array-module calls (``xp``): these formulas are the reference
+the tests hold every kernel to. Each backend subclasses it and replaces what it has kernels for, falling back
+to the formulas for what they do not cover (other dtypes, empty arrays, other layouts): the NumPy backend
+with C kernels (``cpu_kernels.CpuFused``: max pooling, ReLU's backward, im2col/col2im, Adam; compiled when a
+C compiler exists), the CuPy backend with CUDA kernels from ``backends/kernels.py``
+(``cupy_backend.CupyFused``).
 
 Saved state for a backward pass (``ctx``) is opaque to callers: a tuple whose first item names its kind, so
-the matching backward knows how it was made.
+the matching backward knows how it was made (max pooling's record is an object of its kind, with ``offsets``).
 """
 from __future__ import annotations
 
