@@ -79,6 +79,8 @@ def machine() -> dict:
                                  for p in threadpool_info() if p.get("user_api") == "blas")
     except ImportError:
         info["blas"] = "unknown (pip install threadpoolctl)"
+    from backends import cpu_kernels
+    info["cpu_kernels"] = cpu_kernels.status()      # C kernels compiled, or why the NumPy formulas run
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if os.environ.get(var):
             info[var] = os.environ[var]
