@@ -126,10 +126,8 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
                 c = t.creator
                 if captured is not None:
                     deliver(t, gx)
-                elif c is None:         # a leaf: accumulate into .grad (inlined _accumulate)
-                    if t._hooks:
-                        gx = _run_hooks(t, gx)
-                    t.grad = gx if t.grad is None else t.grad + gx
+                elif c is None:         # a leaf: accumulate into .grad
+                    _accumulate(t, gx)
                 else:                   # an inner node (inlined deliver)
                     buf = buffers.get(c)
                     if buf is None:
