@@ -1,9 +1,9 @@
 """Window geometry of convolution and pooling: where each kernel offset reads and writes, and the output sizes.
 
 Convolution (batch-last, see :mod:`autograd.ops.conv`): :class:`_Grid` clips every kernel offset's (OH, OW)
-grid to the image, so it reads batch-last (C, H, W, n) images as one strided slice; ``_im2col`` copies
-those slices into the column matrix (C·kh·kw, OH·OW·n), ``_col2im`` adds them back, ``_extend`` lays a gradient
-out as the matrix (O, OH·OW·n). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
+grid to the image, so it reads batch-last (C, H, W, n) images as one strided slice; ``_im2col`` has the
+backend's ``fused.im2col`` copy those slices into the column matrix (C·kh·kw, OH·OW·n) (``fused.col2im`` adds
+them back), ``_extend`` lays a gradient out as the matrix (O, OH·OW·n). Pooling: :class:`_Geom` frames the input (padding, ceil-mode overhang) and
 takes the (N, C, OH, OW) view of each offset, new arrays following the input's memory order; windows that
 tile the input exactly (the usual 2x2 pooling) go to the backend's fused ``max_pool_tiles`` (a C kernel on
 the CPU where one is compiled, else two passes of array calls over long runs of memory). ``_out_size`` and
@@ -88,12 +88,6 @@ def _im2col(fn, g: _Grid, x, dtype, ones: bool = False):
     fn.backend.fused.im2col(img, mat[:g.K], g)
     fn.backend.buffers.give(copy)
     return mat
-
-
-def _col2im(fn, g: _Grid, cols, out) -> None:
-    """Column matrix (C·kh·kw, OH·OW·n) → ``out`` (C, H, W, n), summing overlapping windows (entries on the
-    padding are dropped)."""
-    fn.backend.fused.col2im(cols, out, g)
 
 
 def _extend(fn, g: _Grid, y, dtype):

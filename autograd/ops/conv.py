@@ -36,8 +36,9 @@ gradients) and results come from the backend's buffers (``self.backend.buffers``
 recycled per thread on the CPU, where fresh multi-megabyte arrays cost a page fault per 4 KiB, and a result
 only once nothing references it any more; plain allocations from CuPy's memory pool on a GPU.
 
-Where the pieces are: the grid geometry and the im2col/col2im kernels in :mod:`autograd.ops._grid`, the test
-samples and naive references in :mod:`autograd.ops._references`.
+Where the pieces are: the grid geometry in :mod:`autograd.ops._grid`, im2col and col2im as the backend's fused
+operations (``ArrayFused.im2col``/``col2im``, C kernels on the CPU), the test samples and naive references in
+:mod:`autograd.ops._references`.
 
 Layout: results are stored batch-last, (C, H, W, N) in memory and seen as (N, C, H, W), because that is
 the order the products produce them in; elementwise ops and pooling keep that order, and the next
@@ -48,7 +49,7 @@ from __future__ import annotations
 from ..function import Function, is_grad_enabled
 from ..spec import OpSpec, composite, public
 from ..tensor import Tensor
-from ._grid import _col2im, _extend, _Grid, _im2col, _release
+from ._grid import _extend, _Grid, _im2col, _release
 from ._references import (_conv1d_ref, _conv1d_sample, _conv_ref, _conv_sample, _convT_ref, _convT_sample,
                           _wgrad_ref, _wgrad_sample)
 from ._util import const, int_pair
@@ -168,13 +169,12 @@ class ConvTranspose2d(Function):
         out = self.backend.buffers.result((C, H, W, N), dt)
         ext, self.ext = self.ext, None
         for sl in [slice(0, N)] if ext is not None else g.chunks(N, dt.itemsize, COL_BUFFER_BYTES):
-            n = sl.stop - sl.start
             e = ext if ext is not None else _extend(self, g, x[sl], dt)
             cols = self.backend.buffers.take((g.K, e.shape[1]), dt)
             _matmul(xp, wm, e, self.groups, ta=True, out=cols)
             if ext is None:
                 _release(self, e, x)
-            _col2im(self, g, cols, out[..., sl])
+            self.backend.fused.col2im(cols, out[..., sl], g)
             self.backend.buffers.give(cols)
         if b is not None:
             out += b.reshape(C, 1, 1, 1)
