@@ -48,7 +48,7 @@ class Function:
     exempt: str | None = None
     save_output = False
     needs_inputs = True
-    elementwise = False  # inputs of one shape combine element by element: apply stores them alike first
+    elementwise = False
     nout = 1            # number of outputs (set per node when forward returns a tuple)
     watched = None      # {output index: weakref} of outputs with hooks or retain_grad
     inputs = None       # recorded input Tensors; None once backward has freed them
