@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from xpgrad.bench.timing import steady_malloc
-from xpgrad.train import DATASETS, HEADER, format_row, layout, load_arrays
+from xpgrad.train import DATASETS, HEADER, eval_batch_size, format_row, layout, load_arrays
 from nn.training import OPTIMIZERS
 
 TORCH_MODELS = ("mlp", "cnn", "rnn", "lstm", "gru", "lenet5", "resnet18")
@@ -161,7 +161,7 @@ def main(argv=None) -> dict | None:
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    eval_batch = 100 if dev.type == "cpu" else 1000      # as xpgrad.train's evaluation batches
+    eval_batch = eval_batch_size(dev.type)      # as xpgrad train's evaluation batches
 
     def evaluate():
         model.eval()

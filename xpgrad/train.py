@@ -261,13 +261,19 @@ def _print(*args, **kwargs) -> None:
     print(*args, **kwargs)
 
 
-def _eval_loader(dataset, device, comm) -> DataLoader:
-    """Batches for evaluation; with several ranks each evaluates its own part (every sample once).
+def eval_batch_size(kind: str) -> int:
+    """Samples per evaluation batch on a device of ``kind`` ("cpu" or "cuda"; also used by ``torch-train``).
 
-    100 samples per batch on the CPU, where bigger batches run slower per sample (the CNN's activations of
-    1000 images leave the caches: the 10,000 test images take 1.1 s in batches of 100, 2.0 s in batches of
-    1000); 1000 on a GPU, which wants big launches."""
-    size = 100 if backends.get_backend(device).kind == "cpu" else 1000
+    100 on the CPU, where bigger batches run slower per sample (the CNN's activations of 1000 images leave the
+    caches: the 10,000 test images take 1.1 s in batches of 100, 2.0 s in batches of 1000); 1000 on a GPU,
+    which wants big launches."""
+    return 100 if kind == "cpu" else 1000
+
+
+def _eval_loader(dataset, device, comm) -> DataLoader:
+    """Batches of :func:`eval_batch_size` for evaluation; with several ranks each evaluates its own part
+    (every sample once)."""
+    size = eval_batch_size(backends.get_backend(device).kind)
     if comm is None:
         return DataLoader(dataset, size, device=device)
     return DataLoader(dataset, size, device=device, sampler=DistributedSampler(dataset, shuffle=False, pad=False))
