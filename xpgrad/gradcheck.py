@@ -24,6 +24,10 @@ import traceback
 import warnings
 from dataclasses import dataclass
 
+from xpgrad.args import ArgumentParser, UsageError, positive_int
+
+PROG = "xpgrad gradcheck"
+
 # examples per op and device; the test suite's hypothesis profiles have the same names and sizes
 PROFILES = {"ci": 12, "dev": 40, "thorough": 400}
 QUICK = 5
@@ -126,23 +130,22 @@ def run_checks(specs: dict, devices: list[str], max_examples: int, seed: int | N
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="xpgrad gradcheck", description=__doc__.split("\n\n")[0],
-                                epilog="Profiles: " + ", ".join(f"{k} {v}" for k, v in PROFILES.items()) +
-                                f" examples per op and device; --quick {QUICK}.")
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                       epilog="Profiles: " + ", ".join(f"{k} {v}" for k, v in PROFILES.items()) +
+                       f" examples per op and device; --quick {QUICK}.")
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
                    help="where to check (all: the CPU, and the GPU when CuPy sees one)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--profile", choices=sorted(PROFILES), default=None,
                       help="examples per op, as the test suite's hypothesis profiles "
                            "(default: $HYPOTHESIS_PROFILE, else ci)")
-    size.add_argument("--examples", type=int, default=None, metavar="N", help="hypothesis examples per op and device")
+    size.add_argument("--examples", type=positive_int, default=None, metavar="N",
+                      help="hypothesis examples per op and device")
     size.add_argument("--quick", action="store_true", help=f"{QUICK} examples per op: a smoke test, for CI")
     p.add_argument("--ops", default=None, metavar="NAMES", help="comma-separated op names (case-insensitive)")
     p.add_argument("--seed", type=int, default=None, help="hypothesis seed, for a reproducible run")
     p.add_argument("--list", action="store_true", help="list the op names and exit")
     args = p.parse_args(argv)
-    if args.examples is not None and args.examples < 1:
-        p.error("--examples must be >= 1")
     if args.profile is None and args.examples is None and not args.quick:
         env = os.environ.get("HYPOTHESIS_PROFILE", "ci")
         args.profile = env if env in PROFILES else "ci"
@@ -154,8 +157,7 @@ def main(argv=None) -> int:
     try:
         import hypothesis  # noqa: F401
     except ImportError:
-        print("xpgrad gradcheck needs hypothesis: pip install 'xpgrad[test]'", file=sys.stderr)
-        return 2
+        raise UsageError("needs hypothesis: pip install 'xpgrad[test]'", PROG) from None
     import autograd as ag
     import backends
     import nn  # noqa: F401  (registers any op defined next to its layer)
@@ -167,12 +169,10 @@ def main(argv=None) -> int:
     try:
         specs = select(specs, args.ops)
     except KeyError as exc:
-        print(f"xpgrad gradcheck: {exc.args[0]}", file=sys.stderr)
-        return 2
+        raise UsageError(exc.args[0], PROG) from None
     cuda = backends.cuda_available()
     if args.device == "cuda" and not cuda:
-        print("xpgrad gradcheck: --device cuda, but CuPy sees no GPU", file=sys.stderr)
-        return 2
+        raise UsageError("--device cuda, but CuPy sees no GPU", PROG)
     devices = {"cpu": ["cpu"], "cuda": ["cuda"], "all": ["cpu"] + (["cuda"] if cuda else [])}[args.device]
     n = QUICK if args.quick else args.examples if args.examples is not None else PROFILES[args.profile]
     note = "" if cuda or args.device != "all" else " (no GPU here: cuda not checked)"
@@ -189,4 +189,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from xpgrad.cli import run
+    sys.exit(run(main, None, PROG))

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from xpgrad.args import (ArgumentParser, existing_dir, nonneg_float, nonneg_int, positive_float, positive_int,
+                         torch_device, writable_dir)
 from xpgrad.bench.timing import steady_malloc
 from xpgrad.train import DATASETS, HEADER, eval_batch_size, format_row, layout, load_arrays
 from nn.training import OPTIMIZERS
@@ -102,28 +104,32 @@ def torch_optimizer(torch, name: str, params, lr, weight_decay):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="xpgrad torch-train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog="xpgrad torch-train", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", choices=TORCH_MODELS, default="cnn")
     p.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--device", type=torch_device, default="cpu", help="cpu or cuda")
+    p.add_argument("--epochs", type=nonneg_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=None)
+    p.add_argument("--weight-decay", type=nonneg_float, default=None)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--test-limit", type=int, default=None)
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--limit", type=positive_int, default=None)
+    p.add_argument("--test-limit", type=positive_int, default=None)
+    p.add_argument("--data-root", type=existing_dir, default=None)
     p.add_argument("--no-download", action="store_true")
     p.add_argument("--init", choices=("xpgrad", "torch"), default="xpgrad",
                    help="start from xpgrad's initial weights (same seed) or PyTorch's own")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    p.add_argument("--out", default=None, help="directory for torch_metrics.json (default runs/<model>-<dataset>)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--out", type=writable_dir, default=None,
+                   help="directory for torch_metrics.json (default runs/<model>-<dataset>)")
     args = p.parse_args(argv)
     if args.out is None:
-        args.out = os.path.join("runs", f"{args.model}-{args.dataset}")
+        try:
+            args.out = writable_dir(os.path.join("runs", f"{args.model}-{args.dataset}"))
+        except argparse.ArgumentTypeError as exc:
+            p.error(f"--out (default): {exc}")
     return args
 
 
@@ -220,4 +226,7 @@ def main(argv=None) -> dict | None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from xpgrad.cli import run
+    sys.exit(run(main, None, "xpgrad torch-train"))

@@ -33,6 +33,8 @@ import nn
 from nn import parallel
 from nn.data import DataLoader, DistributedSampler, TensorDataset, datasets, random_split
 from nn.training import CHECKPOINT_NAME, OPTIMIZERS, EarlyStopping, fit, make_optimizer, plot_history
+from xpgrad.args import (ArgumentParser, device, existing_dir, nonneg_float, nonneg_int, positive_float,
+                         positive_int, writable_dir)
 
 # name -> (constructor in nn.models, keyword arguments, input layout); layouts: "flat" (N, 784),
 # "image" (N, 1, 28, 28), "seq" (N, 28, 28), ("image", size) images resized to size x size.
@@ -100,27 +102,28 @@ def count_parameters(model) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="xpgrad train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog="xpgrad train", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", choices=sorted(MODELS), default="cnn")
     p.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
-    p.add_argument("--device", default="cpu", help="cpu (NumPy) or cuda / cuda:N (CuPy)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None, help="default: the optimizer's (Adam 1e-3, SGD 0.1, ...)")
-    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--device", type=device, default="cpu", help="cpu (NumPy) or cuda / cuda:N (CuPy)")
+    p.add_argument("--epochs", type=nonneg_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=None, help="default: the optimizer's (Adam 1e-3, SGD 0.1, ...)")
+    p.add_argument("--weight-decay", type=nonneg_float, default=None)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="constant",
                    help="learning-rate schedule per epoch (step: x0.1 every third of the epochs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="output directory (default runs/<model>-<dataset>)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
-    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test samples")
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--out", type=writable_dir, default=None, help="output directory (default runs/<model>-<dataset>)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test samples")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="hold out this fraction of the training samples for validation")
-    p.add_argument("--patience", type=int, default=None,
+    p.add_argument("--patience", type=positive_int, default=None,
                    help="early stopping on validation accuracy (needs --val-fraction)")
-    p.add_argument("--data-root", default=None, help="directory holding the IDX files (searched first)")
+    p.add_argument("--data-root", type=existing_dir, default=None,
+                   help="directory holding the IDX files (searched first)")
     p.add_argument("--no-download", action="store_true", help="never download the data set")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
@@ -129,17 +132,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="data parallel over the MPI ranks this was launched with (mpiexec -n R xpgrad train "
                         "--distributed ...): --batch-size per rank, NCCL on cuda devices (cuda -> cuda:<local rank>)")
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < (0 if name == "epochs" else 1):
-            p.error(f"--{name.replace('_', '-')} must be positive")
-    if args.limit is not None and args.limit < 1:
-        p.error("--limit must be >= 1")
     if not 0.0 <= args.val_fraction < 1.0:
         p.error("--val-fraction must be in [0, 1)")
     if args.patience is not None and args.val_fraction == 0:
         p.error("--patience needs a validation split: give --val-fraction (e.g. 0.1)")
     if args.out is None:
-        args.out = os.path.join("runs", f"{args.model}-{args.dataset}")
+        try:
+            args.out = writable_dir(os.path.join("runs", f"{args.model}-{args.dataset}"))
+        except argparse.ArgumentTypeError as exc:
+            p.error(f"--out (default): {exc}")
     return args
 
 
@@ -288,4 +289,5 @@ def _machine() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from xpgrad.cli import run
+    sys.exit(run(main, None, "xpgrad train"))

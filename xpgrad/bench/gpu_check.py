@@ -22,7 +22,6 @@ Exit status 0 only when CuPy sees a GPU, no test failed and no test skipped for 
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -35,6 +34,7 @@ import time
 import numpy as np
 
 import backends
+from xpgrad.args import ArgumentParser, device_name, existing_dir, positive_float, positive_int, writable_dir
 
 # The source checkout this module sits in (its tests/ are what the check runs), else the working directory.
 _SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -244,15 +244,21 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="xpgrad gpu-check", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default=os.environ.get("XPGRAD_DATA"), help="directory with Fashion-MNIST's IDX files")
-    p.add_argument("--out", default=os.environ.get("OUT") or "gpu-check-out", help="where the report goes")
-    p.add_argument("--budget", type=float, default=470.0, help="seconds for the whole check")
-    p.add_argument("--device", default="cuda", help="cuda (the check); cpu runs the same steps as a dry run")
+    p = ArgumentParser(prog="xpgrad gpu-check", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=existing_dir, default=None,
+                   help="directory with Fashion-MNIST's IDX files (default: $XPGRAD_DATA; a synthetic set where "
+                        "neither holds them)")
+    p.add_argument("--out", type=writable_dir, default=os.environ.get("OUT") or "gpu-check-out",
+                   help="where the report goes")
+    p.add_argument("--budget", type=positive_float, default=470.0, help="seconds for the whole check")
+    p.add_argument("--device", type=device_name, default="cuda",
+                   help="cuda (the check; reported as failed without a GPU); cpu runs the same steps as a dry run")
     p.add_argument("--pytest-args", default="", help="run these pytest arguments instead of the whole suite")
-    p.add_argument("--train-limit", type=int, default=None, help="train on the first N samples only (dry runs)")
+    p.add_argument("--train-limit", type=positive_int, default=None,
+                   help="train on the first N samples only (dry runs)")
     p.add_argument("--skip-tests", action="store_true", help="benchmarks and training only")
     args = p.parse_args(argv)
+    args.data = args.data or os.environ.get("XPGRAD_DATA") or None
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
@@ -298,4 +304,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from xpgrad.cli import run
+    sys.exit(run(main, None, "xpgrad gpu-check"))

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from xpgrad.args import ArgumentParser, device, nonneg_int, positive_int, writable_dir
+
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 
 
@@ -75,7 +77,7 @@ def _worker(args) -> dict:
 def _launch(ranks: int, args) -> dict:
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
-        raise SystemExit(f"bench-parallel: no mpiexec next to {sys.executable}; pip install 'xpgrad[mpi]'")
+        raise SystemExit(f"no mpiexec next to {sys.executable}; pip install 'xpgrad[mpi]'")
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,7 +86,7 @@ def _launch(ranks: int, args) -> dict:
            "--device", args.device, "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     if proc.returncode != 0:
-        raise SystemExit(f"bench-parallel: {' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
 
@@ -111,15 +113,16 @@ def report(runs: list[dict]) -> str:
 
 
 def main(argv=None) -> dict | int:
-    p = argparse.ArgumentParser(prog="xpgrad bench-parallel", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--device", default="cpu", help="cpu (MPI) or cuda (NCCL, rank i on cuda:<local rank>)")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--timeout", type=int, default=600, help="seconds each mpiexec run may take")
-    p.add_argument("--out", default=None, help="directory for parallel.json")
+    p = ArgumentParser(prog="xpgrad bench-parallel", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ranks", type=positive_int, nargs="+", default=[1, 2])
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--steps", type=positive_int, default=20)
+    p.add_argument("--device", type=device, default="cpu",
+                   help="cpu (MPI) or cuda (NCCL, rank i on cuda:<local rank>)")
+    p.add_argument("--warmup", type=nonneg_int, default=3)
+    p.add_argument("--timeout", type=positive_int, default=600, help="seconds each mpiexec run may take")
+    p.add_argument("--out", type=writable_dir, default=None, help="directory for parallel.json")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -145,5 +148,5 @@ def main(argv=None) -> dict | int:
 
 
 if __name__ == "__main__":
-    r = main()
-    sys.exit(r if isinstance(r, int) else 0)
+    from xpgrad.cli import run
+    sys.exit(run(main, None, "xpgrad bench-parallel"))

@@ -12,6 +12,7 @@ import argparse
 import time
 
 import autograd as ag
+from xpgrad.args import ArgumentParser, device, positive_int, writable_file
 from xpgrad.bench.steps import BUILDERS, xpgrad_step
 
 
@@ -30,12 +31,12 @@ def profile_step(model: str = "cnn", batch: int = 64, steps: int = 10, device: s
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="xpgrad profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="xpgrad profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(BUILDERS), default="cnn")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--trace", default=None, help="also write a Chrome trace here")
+    p.add_argument("--batch", type=positive_int, default=64)
+    p.add_argument("--steps", type=positive_int, default=10)
+    p.add_argument("--device", type=device, default="cpu")
+    p.add_argument("--trace", type=writable_file, default=None, help="also write a Chrome trace here")
     args = p.parse_args(argv)
     prof, wall = profile_step(args.model, args.batch, args.steps, args.device)
     in_ops = sum(r["total_s"] for r in prof.rows()) / args.steps
@@ -48,4 +49,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from xpgrad.cli import run
+    sys.exit(run(main, None, "xpgrad profile"))

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 
+from xpgrad.args import ArgumentParser, writable_dir
 from xpgrad.bench import ops, steps
 from xpgrad.bench.timing import machine, report
 
@@ -34,9 +35,10 @@ def plot_ratios(ratios: dict, path: str) -> None:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(prog="xpgrad bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="xpgrad bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs")
-    p.add_argument("--out", default=os.path.join("benchmarks", "out"), help="directory for results.json and ratios.png")
+    p.add_argument("--out", type=writable_dir, default=os.path.join("benchmarks", "out"),
+                   help="directory for results.json and ratios.png (checked before the suites run)")
     args = p.parse_args(argv)
     result = {"rows": [], "ratios": {}}
     for suite in (ops, steps):
@@ -58,4 +60,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from xpgrad.cli import run
+    sys.exit(run(main, None, "xpgrad bench"))
