@@ -32,7 +32,7 @@ import backends
 import nn
 from nn import parallel
 from nn.data import DataLoader, DistributedSampler, TensorDataset, datasets, random_split
-from nn.training import CHECKPOINT_NAME, OPTIMIZERS, EarlyStopping, fit, make_optimizer, plot_history
+from nn.training import CHECKPOINT_NAME, OPTIMIZERS, DivergenceError, EarlyStopping, fit, make_optimizer, plot_history
 from xpgrad.args import (ArgumentParser, device, existing_dir, nonneg_float, nonneg_int, positive_float,
                          positive_int, writable_dir)
 
@@ -128,6 +128,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="per-epoch progress bar (auto: when stderr is a terminal)")
+    p.add_argument("--on-nan", choices=("stop", "continue"), default="stop",
+                   help="a non-finite loss or weight: stop with exit status 1 (model.npz not written) or train on")
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over the MPI ranks this was launched with (mpiexec -n R xpgrad train "
                         "--distributed ...): --batch-size per rank, NCCL on cuda devices (cuda -> cuda:<local rank>)")
@@ -168,7 +170,7 @@ def make_scheduler(kind: str, opt, epochs: int):
     return None
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> dict | int:
     args = parse_args(argv)
     comm = None
     if args.distributed:
@@ -221,10 +223,15 @@ def main(argv=None) -> dict:
           f"{args.batch_size}, seed {args.seed}", flush=True)
     say(HEADER, flush=True)
     show = {"auto": sys.stderr.isatty(), "on": True, "off": False}[args.progress]
-    history = fit(model, opt, nn.CrossEntropyLoss(), train_loader, args.epochs, val_loader=val_loader,
-                  test_loader=test_loader, scheduler=scheduler, early_stopping=stopper, checkpoint_dir=args.out,
-                  resume=args.resume, progress=show, verbose=False,
-                  on_epoch_end=lambda epoch, rec: say(format_row(rec), flush=True))
+    try:
+        history = fit(model, opt, nn.CrossEntropyLoss(), train_loader, args.epochs, val_loader=val_loader,
+                      test_loader=test_loader, scheduler=scheduler, early_stopping=stopper, checkpoint_dir=args.out,
+                      resume=args.resume, progress=show, verbose=False, on_nan=args.on_nan,
+                      on_epoch_end=lambda epoch, rec: say(format_row(rec), flush=True))
+    except DivergenceError as e:               # nothing more is written: model.npz and metrics.json stay as they were
+        if main_rank:
+            print(f"xpgrad train: error: {e}", file=sys.stderr, flush=True)
+        return 1
     if len(history) == 0:
         raise SystemExit("no epoch was trained (--epochs 0, or the resumed checkpoint is already complete)")
     final = history.record(history.best_epoch - 1 if stopper is not None and history.best_epoch else -1)

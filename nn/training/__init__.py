@@ -15,8 +15,9 @@ One module per job, each importing only those above it (no cycles):
 
     history       History, EarlyStopping                   the state of a run
     optimizers    OPTIMIZERS, make_optimizer               optimizers by name
+    divergence    DivergenceError, finiteness checks       a run whose loss or weights are NaN/inf
     checkpoint    CHECKPOINT_NAME, writing, resuming       (history)
-    loop          train_epoch, evaluate, fit               (history, checkpoint)
+    loop          train_epoch, evaluate, fit               (history, checkpoint, divergence)
     plots         plot_history                             (history)
     search        random_search, cross_validate, spaces    (loop, optimizers)
 
@@ -26,6 +27,7 @@ is printed as plain lines.
 from __future__ import annotations
 
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
+from .divergence import DivergenceError
 from .history import EarlyStopping, History
 from .loop import evaluate, fit, train_epoch
 from .optimizers import OPTIMIZERS, make_optimizer
@@ -34,4 +36,5 @@ from .search import DEFAULT_SPACE, Choice, CVResult, LogUniform, SearchResult, U
 
 __all__ = ["History", "EarlyStopping", "fit", "evaluate", "train_epoch", "plot_history", "make_optimizer",
            "OPTIMIZERS", "LogUniform", "Uniform", "Choice", "DEFAULT_SPACE", "random_search", "SearchResult",
-           "cross_validate", "CVResult", "CHECKPOINT_NAME", "CheckpointError"]
+           "cross_validate", "CVResult", "CHECKPOINT_NAME", "CheckpointError",
+           "DivergenceError"]

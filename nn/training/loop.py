@@ -3,12 +3,20 @@
 Losses and correct-prediction counts are summed as 0-d arrays on the model's device and read back once per
 epoch (and every ``log_every`` batches for the progress bar), so a GPU run does not wait on the host after
 every batch. ``tqdm`` (progress bars) is optional: without it the progress is printed as plain lines.
+
+Divergence (:class:`DivergenceError`): the loss is checked where it is on the host anyway, which on the CPU is
+every step (a NumPy scalar, checked before its backward) and on a GPU the progress refreshes and the end of the
+epoch (the summed loss stays non-finite once a step's loss was; the first bad step is then found among the
+epoch's step losses). The weights (every floating state-dict entry) are checked once per epoch, after its last
+step and before the checkpoint: a checkpoint never holds non-finite weights.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 import autograd as ag
@@ -19,9 +27,12 @@ from ..data import to_device
 from ..losses import BCELoss, BCEWithLogitsLoss
 from ..module import Module
 from .checkpoint import _checkpoint_path, _resume, _save_checkpoint
+from .divergence import OTHER_RANK, DivergenceError, first_nonfinite, nonfinite_state
 from .history import EarlyStopping, History
 
-__all__ = ["fit", "evaluate", "train_epoch"]
+__all__ = ["fit", "evaluate", "train_epoch", "DivergenceError"]
+
+ON_NAN = ("stop", "continue")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -62,6 +73,11 @@ def _loss_sum(loss: Tensor, n: int, loss_fn) -> Any:
     """The batch's summed loss as a float64 0-d device array (mean losses are scaled by the batch size)."""
     v = loss.data.astype("float64")
     return v if getattr(loss_fn, "reduction", "mean") == "sum" else v * n
+
+
+def _host_scalar_loss(device) -> bool:
+    """Whether a step's loss can be read on the host without a device sync (then it is checked every step)."""
+    return device.kind == "cpu"            # a NumPy scalar
 
 
 def _add(acc, value):
@@ -119,10 +135,14 @@ class _Progress:
 
 # --- one epoch, evaluation --------------------------------------------------------------------------------
 def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress: _Progress | None = None,
-                auditor=None) -> dict:
+                auditor=None, on_nan: str = "stop", epoch: int | None = None) -> dict:
     """Train ``model`` for one pass over ``loader``; returns loss, accuracy, samples, seconds and the loss of
     every step (``step_loss``, fetched from the device once at the end). ``auditor``: an
-    :class:`autograd.Auditor` given every batch after the update."""
+    :class:`autograd.Auditor` given every batch after the update.
+
+    ``on_nan="stop"`` raises :class:`DivergenceError` (naming ``epoch`` when given, the step and the value) at the
+    first non-finite loss seen: every step on the CPU, at the progress refreshes and the end on a GPU (see the
+    module's docstring). ``"continue"`` does not check (:func:`fit` checks the epoch's results itself)."""
     device = _model_device(model) if device is None else backends.get_backend(device)
     fdt = _float_dtype(model)
     model.train()
@@ -130,11 +150,16 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
     n = n_acc = 0
     step_losses = []
     sync = getattr(model, "finish_gradient_sync", None)
+    check = on_nan == "stop"
+    each_step = check and _host_scalar_loss(device)
+    steps = _len(loader)
     t0 = time.perf_counter()
     for i, batch in enumerate(loader, 1):
         x, y = _split_batch(batch, device, fdt)
         out = model(x)
         loss = loss_fn(out, y)
+        if each_step and not math.isfinite(loss.data):
+            raise DivergenceError(epoch, i, float(loss.data), steps=steps)
         optimizer.zero_grad()
         loss.backward()
         if sync is not None:
@@ -153,7 +178,10 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
             metrics = None
             if progress.want(i):                               # the only mid-epoch host sync
                 dt = time.perf_counter() - t0
-                metrics = {"loss": f"{float(loss_sum) / n:.4f}"}
+                running = float(loss_sum)
+                if check and not math.isfinite(running):
+                    _raise_diverged(step_losses, epoch, steps)
+                metrics = {"loss": f"{running / n:.4f}"}
                 if correct is not None:
                     metrics["acc"] = f"{float(correct) / n_acc:.4f}"
                 metrics["samples/s"] = f"{n / dt:,.0f}"
@@ -162,8 +190,23 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
     dt = time.perf_counter() - t0
     if n == 0:
         raise ValueError("fit: the training loader yielded no batches")
-    return {"loss": float(loss_sum) / n, "acc": None if correct is None else float(correct) / n_acc,
-            "samples": n, "time": dt, "step_loss": [float(v) for v in ag.stack(step_losses).reshape(-1).tolist()]}
+    total = float(loss_sum)
+    if check and not math.isfinite(total):
+        _raise_diverged(step_losses, epoch, steps)
+    return {"loss": total / n, "acc": None if correct is None else float(correct) / n_acc,
+            "samples": n, "time": dt, "step_loss": _host_floats(step_losses)}
+
+
+def _host_floats(step_losses) -> list[float]:
+    return [float(v) for v in ag.stack(step_losses).reshape(-1).tolist()]
+
+
+def _raise_diverged(step_losses, epoch, steps) -> None:
+    """The summed loss is not finite: raise DivergenceError for the first step whose loss is not."""
+    values = _host_floats(step_losses)
+    i = first_nonfinite(values)
+    i = len(values) - 1 if i is None else i          # (a sum overflowing: report the last step)
+    raise DivergenceError(epoch, i + 1, values[i], steps=steps)
 
 
 def evaluate(model: Module, loader, loss_fn=None, device=None) -> tuple[float | None, float | None]:
@@ -263,7 +306,7 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         scheduler=None, device=None, early_stopping: EarlyStopping | int | None = None, checkpoint_dir=None,
         resume: bool = True, progress: bool = True, verbose: bool | None = None,
         on_epoch_end: Callable[[int, dict], None] | None = None, log_every: int | None = None,
-        audit_every: int | None = None, distributed: bool | None = None) -> History:
+        audit_every: int | None = None, distributed: bool | None = None, on_nan: str = "stop") -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     Each epoch: one pass over ``train_loader`` (``zero_grad``, forward, ``loss_fn``, ``backward``, ``step``), then
@@ -299,9 +342,18 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
             the mean over all ranks' samples (so early stopping decides the same everywhere), step losses are
             averaged over the ranks, samplers get ``set_epoch``, only rank 0 shows progress, prints and writes
             the checkpoint (the others wait for it), and a resumed run loads the checkpoint on every rank.
+        on_nan: what a diverged run does, one whose training loss or weights are no longer finite (NaN or
+            inf). ``"stop"`` (default): raise :class:`DivergenceError` naming the epoch, the step and the value
+            (its ``history`` attribute: the epochs completed before), at the first non-finite loss (checked every
+            step on the CPU; on a GPU at the progress refreshes and the end of the epoch, which need a host sync
+            anyway; with several ranks at the end of the epoch, the same on every rank) or, at the end of an
+            epoch, the first non-finite weight. ``"continue"``: warn once and train on. Either way the checkpoint
+            is only written with finite weights and loss, so the last good one stays.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+    if on_nan not in ON_NAN:
+        raise ValueError(f"fit: on_nan must be 'stop' or 'continue', got {on_nan!r}")
     if device is not None:
         model.to(device)
     dev = _model_device(model)
@@ -329,6 +381,7 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
 
     auditor = ag.audit(model, loss_fn, every=audit_every) if audit_every is not None else None
     stopped = early_stopping is not None and early_stopping.stopped
+    warned = False                            # on_nan="continue" warns once
     for epoch in range(start + 1, epochs + 1):
         if stopped:
             break
@@ -337,11 +390,24 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         _set_epoch(loaders, epoch - 1)
         bar = _Progress(progress, _len(train_loader), f"epoch {epoch}/{epochs}", log_every)
         try:
-            tr = train_epoch(model, optimizer, loss_fn, train_loader, dev, bar, auditor)
+            tr = train_epoch(model, optimizer, loss_fn, train_loader, dev, bar, auditor,
+                             on_nan="stop" if on_nan == "stop" and comm is None else "continue", epoch=epoch)
+        except DivergenceError as e:
+            e.history = history
+            raise
         finally:
             bar.close()
         if comm is not None:
             tr = _reduce_train(comm, tr)
+        diverged = _divergence(model, tr, epoch, _len(train_loader), comm)   # before the checkpoint
+        if diverged is not None:
+            if on_nan == "stop":
+                diverged.history = history
+                raise diverged
+            if not warned:
+                warnings.warn(f"fit: {diverged}; training goes on (on_nan='continue'), and no checkpoint is written "
+                              "while the weights or the epoch's loss are not finite", RuntimeWarning, stacklevel=2)
+                warned = True
         k = len(tr["step_loss"])
         history.step_epoch += [epoch - 1 + (i + 1) / k for i in range(k)]
         history.step_loss += tr["step_loss"]
@@ -361,7 +427,7 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         if early_stopping is not None:
             stopped = early_stopping.step(rec[early_stopping.monitor], epoch, model)
             history.best_epoch, history.stopped_early = early_stopping.best_epoch, stopped
-        if path is not None:
+        if path is not None and diverged is None:
             if main:
                 _save_checkpoint(path, model, optimizer, scheduler, early_stopping, history, epoch, loaders)
             if comm is not None:
@@ -380,6 +446,22 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         early_stopping.restore(model)
         history.best_epoch, history.stopped_early = early_stopping.best_epoch, early_stopping.stopped
     return history
+
+
+def _divergence(model: Module, tr: dict, epoch: int, steps: int | None, comm) -> DivergenceError | None:
+    """The epoch's divergence, or None: its first non-finite step loss (the epoch's loss is the same on every
+    rank), else the first non-finite weight after its last step (a flag summed over the ranks)."""
+    if not math.isfinite(tr["loss"]):
+        i = first_nonfinite(tr["step_loss"])
+        i = len(tr["step_loss"]) - 1 if i is None else i
+        return DivergenceError(epoch, i + 1, tr["step_loss"][i] if tr["step_loss"] else tr["loss"], steps=steps)
+    bad = nonfinite_state(model)
+    if comm is not None and comm.allreduce_floats([0.0 if bad is None else 1.0])[0] and bad is None:
+        bad = (OTHER_RANK, math.nan)
+    if bad is None:
+        return None
+    k = len(tr["step_loss"])
+    return DivergenceError(epoch, k, bad[1], where=bad[0], steps=steps)
 
 
 def _len(loader) -> int | None:

@@ -98,8 +98,9 @@ def _train_and_score(build_model, config, train_set, val_set, *, epochs, batch_s
                          weight_decay=config.get("weight_decay"))
     train_loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed)
     val_loader = DataLoader(val_set, max(batch_size, 256))
+    # on_nan="continue": a diverged trial (fit warns) scores NaN, the worst, instead of ending the search
     return fit(model, opt, loss_fn if loss_fn is not None else CrossEntropyLoss(), train_loader, epochs,
-               val_loader=val_loader, device=device, progress=False, verbose=False)
+               val_loader=val_loader, device=device, progress=False, verbose=False, on_nan="continue")
 
 
 @dataclass
