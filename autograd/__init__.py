@@ -10,7 +10,10 @@ from .function import Function, all_specs, no_grad, enable_grad, set_grad_enable
 from .engine import backward, grad
 from .errors import AxisError, GradcheckError, GraphError
 from .factories import (tensor, zeros, ones, full, arange, rand, randn, zeros_like, ones_like, full_like,
-                        rand_like, randn_like, from_dlpack, from_numpy, as_tensor, manual_seed)
+                        rand_like, randn_like, from_dlpack, from_numpy, as_tensor, manual_seed, empty, empty_like,
+                        eye, linspace, logspace, randint, randint_like, randperm, normal, is_tensor,
+                        is_floating_point, numel)
+from . import cuda
 from .gradcheck import gradcheck, gradgradcheck
 from .graphviz import draw_graph, to_dot
 from .audit import AuditReport, Auditor, GradientAuditError, audit
@@ -24,6 +27,11 @@ from backends import DeviceError, device, set_default_device, cuda_available
 from backends import host as _host
 float16, float32, float64 = _host.float16, _host.float32, _host.float64
 int32, int64, bool_ = _host.int32, _host.int64, _host.bool_
+int8, uint8, int16 = _host.int8, _host.uint8, _host.int16
+# PyTorch's aliases. float/int/bool shadow the builtins only as attributes of this module (torch.float is
+# float32, torch.int int32, torch.bool bool): keep them last, so no code of this file sees them.
+half, double, short, long = float16, float64, int16, int64
+float, int, bool = float32, int32, bool_  # noqa: A001
 del _host
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward",
@@ -33,4 +41,7 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "
            "set_default_device", "cuda_available", "get_default_dtype", "set_default_dtype", "OpSpec",
            "all_specs", "composite", "registry", "to_dot", "draw_graph", "audit", "Auditor", "AuditReport",
            "GradientAuditError", "AnomalyError", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-           "profile", "Profile", "float16", "float32", "float64", "int32", "int64", "bool_"] + ops.__all__
+           "profile", "Profile", "float16", "float32", "float64", "int32", "int64", "bool_",
+           "empty", "empty_like", "eye", "linspace", "logspace", "randint", "randint_like", "randperm", "normal",
+           "is_tensor", "is_floating_point", "numel", "cuda", "int8", "uint8", "int16", "half", "double", "short",
+           "long", "float", "int", "bool"] + ops.__all__

@@ -16,7 +16,7 @@ AUTOGRAD = ROOT / "autograd"
 
 # Floors of autograd/, lowest first. A module may import from its own floor and the floors below only.
 FLOORS = [
-    {"errors", "grad_mode", "spec"},
+    {"errors", "grad_mode", "spec", "cuda"},
     {"tensor"},
     {"function", "factories"},
     {"core", "ops._util"},

@@ -152,7 +152,7 @@ def _():
     return lambda: ag.arange(0, 10, 0), []
 
 
-@case("arange-string", TypeError, r"arange: stop must be a number, got 'ten'")
+@case("arange-string", TypeError, r"arange: end must be a number, got 'ten'")
 def _():
     return lambda: ag.arange(0, "ten"), []
 
