@@ -46,7 +46,7 @@ def table() -> dict:
     """Every attribute this module gives Tensor: ``{name: function or property}``."""
     out = {}
     for rec in public_ops().values():
-        for name in rec.methods + rec.operators:
+        for name in rec.methods + (rec.aliases if rec.methods else ()) + rec.operators:
             out[name] = rec.func
         for name in rec.roperators:
             out[name] = _swapped(rec.func, name)

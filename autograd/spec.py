@@ -12,6 +12,8 @@ never import the test framework.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -84,6 +86,10 @@ class Public:
         operators: Tensor operators bound to ``func`` (``__add__``); ``roperators`` with swapped operands.
         functional: also ``nn.functional.<name>`` (same signature there).
         export: also ``autograd.<name>`` (False for method-only entries such as ``Tensor.to``).
+        aliases: other names of the same function, exported and (when it has methods) bound as methods alike:
+            NumPy's spellings (``concatenate``, ``absolute``) and PyTorch's synonyms (``clip`` for ``clamp``).
+        kwarg_aliases: ``{alias: parameter}`` of the keyword arguments accepted under another name
+            (:data:`KWARG_ALIASES` restricted to the function's parameters).
     """
     name: str
     func: Callable
@@ -93,13 +99,39 @@ class Public:
     roperators: tuple = ()
     functional: bool = False
     export: bool = True
+    aliases: tuple = ()
+    kwarg_aliases: tuple = ()
+
+
+KWARG_ALIASES = {"axis": "dim", "keepdims": "keepdim", "ddof": "correction", "a_min": "min", "a_max": "max"}
+"""NumPy's keyword names and the PyTorch parameter each one means: a public function with the PyTorch parameter
+(and not the NumPy one) accepts both. ``ddof`` is PyTorch's ``correction`` (divide by n − ddof)."""
+
+
+def _accepting_aliases(func: Callable, aliases: dict) -> Callable:
+    """``func`` also taking its keyword arguments under the names in ``aliases`` ({alias: parameter})."""
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        if kwargs and not aliases.keys().isdisjoint(kwargs):
+            for alias in aliases.keys() & kwargs.keys():
+                name = aliases[alias]
+                if name in kwargs:
+                    raise TypeError(f"{func.__name__}() got both {name!r} and its alias {alias!r}")
+                kwargs[name] = kwargs.pop(alias)
+        return func(*args, **kwargs)
+    return call
+
+
+def _kwarg_aliases(func: Callable) -> dict:
+    params = inspect.signature(func).parameters
+    return {alias: name for alias, name in KWARG_ALIASES.items() if name in params and alias not in params}
 
 
 _PUBLIC: dict[str, Public] = {}
 
 
 def public(op: type | None = None, *, method=False, operators=(), roperators=(), functional: bool = False,
-           export: bool = True, spec: OpSpec | None = None):
+           export: bool = True, spec: OpSpec | None = None, aliases: tuple = ()):
     """Decorator declaring a public op function: the one record from which ``autograd.<name>``, its Tensor
     methods and operators and its ``nn.functional`` name are made (see ``autograd/methods.py``).
 
@@ -110,13 +142,21 @@ def public(op: type | None = None, *, method=False, operators=(), roperators=(),
         functional: export it as ``nn.functional.<name>`` too.
         export: export it as ``autograd.<name>``.
         spec: for a composite (no Function of its own), its test spec.
+        aliases: other names for the function (and its methods), see :class:`Public`.
+
+    The function returned takes NumPy's keyword names too (:data:`KWARG_ALIASES`), so the op's own code is
+    written once, with PyTorch's names.
     """
     def deco(func):
         name = func.__name__
         methods = (name,) if method is True else (method,) if isinstance(method, str) else tuple(method or ())
         if name in _PUBLIC:
             raise ValueError(f"public op {name!r} is declared twice")
-        _PUBLIC[name] = Public(name, func, op, methods, tuple(operators), tuple(roperators), functional, export)
+        kw = _kwarg_aliases(func)
+        if kw:
+            func = _accepting_aliases(func, kw)
+        _PUBLIC[name] = Public(name, func, op, methods, tuple(operators), tuple(roperators), functional, export,
+                               tuple(aliases), tuple(kw.items()))
         if spec is not None:
             if spec.call is None:
                 spec.call = func

@@ -398,12 +398,6 @@ class Tensor:
     # Operators (+, @, [], ...) and op methods (exp, sum, reshape, to, backward, ...) are attached by
     # autograd/methods.py from the public-op records: Tensor sits below the ops and imports none of them.
 
-    def argmax(self, axis=None, keepdims=False):
-        return _make(self.xp.argmax(self.data, axis=axis, keepdims=keepdims), self._backend, False)
-
-    def argmin(self, axis=None, keepdims=False):
-        return _make(self.xp.argmin(self.data, axis=axis, keepdims=keepdims), self._backend, False)
-
 
 class _HookHandle:
     def __init__(self, hooks, hook):

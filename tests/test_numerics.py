@@ -207,9 +207,9 @@ def test_std_gradient_unchanged_where_the_variance_is_positive():
     """Only the constant rows get the zero-gradient convention."""
     x_np = np.array([[1.0, 2.0, 4.0], [3.0, 3.0, 3.0]])
     x = ag.tensor(x_np, requires_grad=True)
-    ag.std(x, axis=1).sum().backward()
+    ag.std(x, dim=1).sum().backward()          # unbiased: d/dx = (x - x̄) / ((n - 1) std)
     row = x_np[0]
-    expected = (row - row.mean()) / (row.size * row.std())
+    expected = (row - row.mean()) / ((row.size - 1) * row.std(ddof=1))
     np.testing.assert_allclose(x.grad.numpy()[0], expected, rtol=1e-12)
     np.testing.assert_array_equal(x.grad.numpy()[1], 0.0)
 

@@ -23,3 +23,13 @@ __all__ += loss.__all__  # noqa: F405
 __all__ += recurrent.__all__  # noqa: F405
 __all__ += conv.__all__  # noqa: F405
 __all__ += pool.__all__  # noqa: F405
+
+# NumPy's spellings and PyTorch's synonyms, from the op records (``@public(..., aliases=...)``)
+from ..spec import public_ops as _public_ops  # noqa: E402
+
+for _rec in _public_ops().values():
+    if _rec.export:
+        for _alias in _rec.aliases:
+            globals()[_alias] = _rec.func
+            __all__.append(_alias)
+del _rec, _public_ops

@@ -1,6 +1,9 @@
 """Helpers shared by the op modules: scalar wrapping, dtype rules, axis normalisation, int-tuple arguments."""
 from __future__ import annotations
 
+import collections
+import functools
+
 from ..errors import AxisError
 from ..tensor import Tensor, _make, get_default_dtype
 
@@ -107,3 +110,9 @@ def int_tuple(v, n: int, name: str, op: str) -> tuple:
 def int_pair(v, name: str, op: str) -> tuple[int, int]:
     """``int_tuple(v, 2, name, op)``: an int or a pair of ints as a pair."""
     return int_tuple(v, 2, name, op)
+
+
+@functools.lru_cache(maxsize=None)
+def return_type(name: str):
+    """The named tuple ``(values, indices)`` that ``name`` returns (PyTorch's ``torch.return_types.<name>``)."""
+    return collections.namedtuple(name, ["values", "indices"])
