@@ -96,14 +96,14 @@ def check_model_gradient(model, loss_fn, x, y=None, directions: int = 2, eps: fl
         p.grad = None
     loss = _loss_value(twin, loss_fn, x64, y64)
     loss.backward()
-    grads = [p.grad.data if p.grad is not None else None for p in params]
+    grads = [p.grad.array if p.grad is not None else None for p in params]
     report = AuditReport(loss=float(loss.item()))
-    base = [p.data for p in params]
+    base = [p.array for p in params]
     def central(v, step):
         values = []
         for sign in (1.0, -1.0):
             for p, b, d in zip(params, base, v):
-                p.data = b + (sign * step) * d
+                p.array = b + (sign * step) * d
             values.append(float(_loss_value(twin, loss_fn, x64, y64).item()))
         return (values[0] - values[1]) / (2 * step)
 
@@ -121,7 +121,7 @@ def check_model_gradient(model, loss_fn, x, y=None, directions: int = 2, eps: fl
             report.numeric.append(numeric)
             agree.append(abs(analytic - numeric) <= atol + rtol * abs(numeric))
         for p, b in zip(params, base):
-            p.data = b
+            p.array = b
     report.ok = any(agree)
     report.seconds = time.perf_counter() - t0
     return report

@@ -85,12 +85,12 @@ def _user_frame() -> str:
 
 
 def _finite(t: Tensor) -> bool:
-    arr = t.data
+    arr = t.array
     return arr.dtype.kind not in "fc" or bool(t._backend.xp.isfinite(arr).all())
 
 
 def _bad_kind(t: Tensor) -> str:
-    return "nan" if bool(t._backend.xp.isnan(t.data).any()) else "inf"
+    return "nan" if bool(t._backend.xp.isnan(t.array).any()) else "inf"
 
 
 # --- the instrumented paths -----------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def _tool_apply(cls, *inputs, **attrs):
         outs = out if type(out) is tuple else (out,)
         if prof is not None:
             outs[0]._backend.synchronize()
-            prof._record(cls.__name__, "forward", t0, time.perf_counter(), sum(o.data.nbytes for o in outs), inputs)
+            prof._record(cls.__name__, "forward", t0, time.perf_counter(), sum(o.array.nbytes for o in outs), inputs)
     finally:
         st.depth -= 1
     if where is not None:
@@ -136,7 +136,7 @@ def _tool_backward(fn, gys):
             live = [g for g in gxs if g is not None]
             if live:
                 live[0]._backend.synchronize()
-            prof._record(type(fn).__name__, "backward", t0, time.perf_counter(), sum(g.data.nbytes for g in live),
+            prof._record(type(fn).__name__, "backward", t0, time.perf_counter(), sum(g.array.nbytes for g in live),
                          fn.inputs or ())
     finally:
         st.depth -= 1

@@ -18,10 +18,10 @@ from .tensor import Tensor, _make
 
 def _seed(root: Tensor, g) -> Tensor:
     if g is None:
-        if root.data.size != 1:
+        if root.array.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for one-element outputs; "
                                f"got shape {root.shape}, so pass gradient=")
-        one = root.xp.empty(root.data.shape, root.data.dtype)    # empty + fill: two C calls (ones() is Python)
+        one = root.xp.empty(root.array.shape, root.array.dtype)    # empty + fill: two C calls (ones() is Python)
         one.fill(1)
         return _make(one, root._backend, False)
     if not isinstance(g, Tensor):
@@ -121,8 +121,8 @@ def run_backward(roots, seeds, retain_graph: bool, create_graph: bool, targets=N
             for t, gx in zip(inputs, gxs):
                 if gx is None or not t._rg:
                     continue
-                if gx.data.shape != t.data.shape:
-                    gx = sum_to(gx, t.data.shape)
+                if gx.array.shape != t.array.shape:
+                    gx = sum_to(gx, t.array.shape)
                 c = t.creator
                 if captured is not None:
                     deliver(t, gx)

@@ -78,7 +78,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         be = data._backend if device is None else backends.get_backend(device)
         if be is data._backend and (dtype is None or data.dtype == backends.host.dtype(dtype)):
             return data
-        src = data.data if be is data._backend else be.asarray(data.data)
+        src = data.array if be is data._backend else be.asarray(data.array)
         return _make(src if dtype is None else src.astype(dtype), be, False)
     be, arr = _to_array(data, dtype, device, copy=False, op="as_tensor")
     return _make(arr, be, False)
@@ -414,17 +414,17 @@ def normal(mean, std=1.0, size=None, *, dtype=None, device=None, requires_grad=F
             raise TypeError(f"normal: mean and std tensors must be floating-point, got dtype {t.dtype}")
         if t.device is not be:
             raise backends.DeviceError(f"normal: mean is on {mean.device} but std is on {std.device}")
-    arrays = [t.data for t in tensors]
+    arrays = [t.array for t in tensors]
     if isinstance(std, Tensor):
-        if std.data.size and bool((std.data < 0).any()):
+        if std.array.size and bool((std.array < 0).any()):
             raise ValueError(f"normal: std must be non-negative, got a tensor with minimum "
-                             f"{float(std.data.min())}")
-        s = std.data
+                             f"{float(std.array.min())}")
+        s = std.array
     else:
         s = _number(std, "normal", "std")
         if s < 0:
             raise ValueError(f"normal: std must be non-negative, got {s}")
-    m = mean.data if isinstance(mean, Tensor) else _number(mean, "normal", "mean")
+    m = mean.array if isinstance(mean, Tensor) else _number(mean, "normal", "mean")
     xp = be.xp
     with be.activate():
         try:

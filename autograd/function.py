@@ -75,14 +75,14 @@ class Function:
         fn.xp = be.xp
         try:
             if len(inputs) == 2:
-                a, b = inputs[0].data, inputs[1].data
+                a, b = inputs[0].array, inputs[1].array
                 if a.size >= ALIGN_MIN and cls.elementwise:
                     a, b = _aligned(be, [a, b])
                 out = fn.forward(a, b)
             elif len(inputs) == 1:
-                out = fn.forward(inputs[0].data)
+                out = fn.forward(inputs[0].array)
             else:
-                arrays = [t.data for t in inputs]
+                arrays = [t.array for t in inputs]
                 if arrays[0].size >= ALIGN_MIN and cls.elementwise:
                     arrays = _aligned(be, arrays)
                 out = fn.forward(*arrays)

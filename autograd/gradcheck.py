@@ -23,7 +23,7 @@ def _outputs(out) -> list:
 
 
 def _host(t: Tensor):
-    return _np.asarray(t._backend.to_host(t.data), dtype=_np.float64)
+    return _np.asarray(t._backend.to_host(t.array), dtype=_np.float64)
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,

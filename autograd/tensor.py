@@ -40,7 +40,7 @@ def _make(data, backend: Backend, requires_grad: bool) -> "Tensor":
     Every other attribute keeps its class-level default until it is set.
     """
     t = _new(Tensor)
-    t.data = data
+    t.array = data
     t._backend = backend
     t._rg = requires_grad
     return t
@@ -59,7 +59,7 @@ def _to_array(data, dtype, device, copy: bool, op: str):
     """
     if isinstance(data, Tensor):
         be = backends.get_backend(device) if device is not None else data._backend
-        src = data.data
+        src = data.array
     else:
         be = backends.get_backend(device) if device is not None else (
             backends.backend_of(data) if hasattr(data, "__array_interface__") or
@@ -96,6 +96,9 @@ class Tensor:
         requires_grad: accumulate gradients into ``.grad`` on ``backward()``.
         dtype: array dtype; Python floats become float32, arrays keep their dtype.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default is the current default device.
+
+    Attributes:
+        array: the NumPy or CuPy array holding the values (what ops compute on; ``.numpy()`` is a host copy).
     """
 
     # graph bookkeeping defaults (instances override them when set)
@@ -111,7 +114,7 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         be, arr = _to_array(data, dtype, device, copy=True, op="tensor")
-        self.data = arr
+        self.array = arr
         self._backend = be
         self._rg = False
         if requires_grad:
@@ -124,7 +127,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and not _is_float(self.data.dtype):
+        if value and not _is_float(self.array.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
         if not value and self.creator is not None:
             raise GraphError("requires_grad can only be switched off on leaf tensors; use .detach()")
@@ -139,20 +142,33 @@ class Tensor:
         return self.creator is None
 
     @property
+    def data(self) -> "Tensor":
+        """The values as a new tensor outside the graph, sharing storage (PyTorch's ``.data``): changes made
+        through it (``w.data -= lr * g``) reach this tensor and are not recorded. ``.array`` is the raw array."""
+        return _make(self.array, self._backend, False)
+
+    @data.setter
+    def data(self, value) -> None:
+        """``t.data = other``: take ``other``'s values (a Tensor, or a NumPy/CuPy array) as this tensor's storage."""
+        arr = value.array if isinstance(value, Tensor) else value
+        if arr is not self.array:       # ``t.data -= v`` changed it in place already, then assigns it back
+            self.set_(arr)
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self.array.size
 
     @property
     def device(self) -> Backend:
@@ -172,7 +188,7 @@ class Tensor:
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self):
         for i in range(len(self)):
@@ -194,26 +210,26 @@ class Tensor:
     # --- host interop -------------------------------------------------------------------
     def numpy(self):
         """A NumPy copy of the data (a host transfer for GPU tensors)."""
-        arr = self._backend.to_host(self.data)
-        return arr.copy() if arr is self.data else arr
+        arr = self._backend.to_host(self.array)
+        return arr.copy() if arr is self.array else arr
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
         return self.numpy().tolist()
 
     def __array__(self, dtype=None, copy=None):
-        arr = self._backend.to_host(self.data)
+        arr = self._backend.to_host(self.array)
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+        return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -227,7 +243,7 @@ class Tensor:
     # --- graph --------------------------------------------------------------------------
     def detach(self) -> "Tensor":
         """Same data, cut from the graph (no copy)."""
-        return _make(self.data, self._backend, False)
+        return _make(self.array, self._backend, False)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
@@ -262,14 +278,14 @@ class Tensor:
             if other._backend is not self._backend:
                 raise backends.DeviceError(f"{op}: tensors on different devices ({self._backend.name}, "
                                            f"{other._backend.name})")
-            return other.data
+            return other.array
         return other
 
     def _inplace(self, op, ufunc_name, other):
         self._check_inplace(op, other)
         o = self._other_array(op, other)
         try:
-            getattr(self.xp, ufunc_name)(self.data, o, out=self.data, casting="same_kind")
+            getattr(self.xp, ufunc_name)(self.array, o, out=self.array, casting="same_kind")
         except (ValueError, TypeError) as e:
             raise type(e)(f"{op}: {e} (shapes {self.shape} and {getattr(o, 'shape', ())}, "
                           f"dtypes {self.dtype} and {getattr(o, 'dtype', type(o).__name__)})") from e
@@ -289,8 +305,8 @@ class Tensor:
         return self._inplace("div_", "true_divide", other)
 
     def mark_modified(self) -> "Tensor":
-        """Record an in-place change made to ``.data`` outside the Tensor API (an ``out=`` ufunc on ``t.data``,
-        ``t.data[...] = v``), so a backward that saved this tensor detects it. The in-place methods
+        """Record an in-place change made to ``.data`` outside the Tensor API (an ``out=`` ufunc on ``t.array``,
+        ``t.array[...] = v``), so a backward that saved this tensor detects it. The in-place methods
         (``add_``, ``copy_``, ``fill_``, ``set_``, ``x[i] = v``) do this themselves."""
         self._version += 1
         return self
@@ -302,7 +318,7 @@ class Tensor:
             raise TypeError(f"set_: expected a NumPy or CuPy array, got {type(data).__name__}")
         if self._rg and data.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(f"set_: a tensor that requires grad needs floating data, got dtype {data.dtype}")
-        self.data = data
+        self.array = data
         self._backend = backends.backend_of(data)
         self._version += 1
         return self
@@ -319,13 +335,13 @@ class Tensor:
             if not ok:
                 raise ValueError(f"copy_: source shape {shape} does not broadcast to the destination shape "
                                  f"{self.shape}")
-        self.data[...] = src
+        self.array[...] = src
         self._version += 1
         return self
 
     def fill_(self, value):
         self._check_inplace("fill_")
-        self.data.fill(value)
+        self.array.fill(value)
         self._version += 1
         return self
 
@@ -335,11 +351,11 @@ class Tensor:
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__", value)
         if isinstance(index, Tensor):
-            index = index.data
+            index = index.array
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
         try:
-            self.data[index] = self._other_array("__setitem__", value)
+            self.array[index] = self._other_array("__setitem__", value)
         except (ValueError, IndexError) as e:
             raise type(e)(f"__setitem__: {e} (tensor shape {self.shape})") from e
         self._version += 1
@@ -372,8 +388,8 @@ class Tensor:
 
     # comparisons give boolean tensors outside the graph
     def _compare(self, other, name):
-        o = other.data if isinstance(other, Tensor) else other
-        return _make(getattr(self.xp, name)(self.data, o), self._backend, False)
+        o = other.array if isinstance(other, Tensor) else other
+        return _make(getattr(self.xp, name)(self.array, o), self._backend, False)
 
     def __lt__(self, other):
         return self._compare(other, "less")

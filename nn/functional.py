@@ -44,7 +44,7 @@ def _result(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
     is ``out``, a new tensor with the same values (use the returned tensor in both cases)."""
     if not inplace or out is input or (input.requires_grad and ag.is_grad_enabled()):
         return out
-    input.data[...] = out.data
+    input.array[...] = out.array
     input.mark_modified()
     return input
 
@@ -173,8 +173,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                 _ema(running_var, unbiased, m)
         return y
     shape = (1, c) + (1,) * (input.ndim - 2)
-    rstd = 1 / input.xp.sqrt(running_var.data.astype(input.dtype, copy=False) + input.dtype.type(eps))
-    rmean = running_mean.data.astype(input.dtype, copy=False)
+    rstd = 1 / input.xp.sqrt(running_var.array.astype(input.dtype, copy=False) + input.dtype.type(eps))
+    rmean = running_mean.array.astype(input.dtype, copy=False)
     if weight is None:
         scale = const(rstd, input)
         shift = const(-rmean * rstd, input)
@@ -186,7 +186,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 def _ema(buf: Tensor, value, momentum: float) -> None:
     """buf ← (1 − momentum)·buf + momentum·value, in place (the buffer's version is bumped)."""
-    d = buf.data
+    d = buf.array
     d *= 1.0 - momentum
     d += (value * momentum).astype(d.dtype, copy=False)
     buf.mark_modified()
@@ -197,7 +197,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
 
     Positions equal to ``padding_idx`` contribute no gradient.
     """
-    idx = input.data if isinstance(input, Tensor) else input
+    idx = input.array if isinstance(input, Tensor) else input
     idx = weight.device.asarray(idx)
     n = weight.shape[0]
     if idx.dtype.kind not in "iu":
@@ -220,11 +220,11 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: class indices must be integers, got dtype {t.dtype}")
     if num_classes < 0:
-        num_classes = int(t.data.max()) + 1 if t.size else 0
-    if t.size and bool(((t.data < 0) | (t.data >= num_classes)).any()):
+        num_classes = int(t.array.max()) + 1 if t.size else 0
+    if t.size and bool(((t.array < 0) | (t.array >= num_classes)).any()):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes - 1}]")
     eye = t.xp.eye(num_classes, dtype="int64")
-    return ag.as_tensor(eye[t.data], device=t.device)
+    return ag.as_tensor(eye[t.array], device=t.device)
 
 
 # --- losses -------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - _as_target(target, input, "huber_loss")
     a = ag.abs(d)
-    loss = ag.where(a.data < delta, (d * d) * 0.5, (a - 0.5 * delta) * delta)
+    loss = ag.where(a.array < delta, (d * d) * 0.5, (a - 0.5 * delta) * delta)
     return _reduce(loss, reduction)
 
 
@@ -273,7 +273,7 @@ def smooth_l1_loss(input: Tensor, target, reduction: str = "mean", beta: float =
         return l1_loss(input, target, reduction)
     d = input - _as_target(target, input, "smooth_l1_loss")
     a = ag.abs(d)
-    loss = ag.where(a.data < beta, (d * d) * (0.5 / beta), a - 0.5 * beta)
+    loss = ag.where(a.array < beta, (d * d) * (0.5 / beta), a - 0.5 * beta)
     return _reduce(loss, reduction)
 
 
@@ -304,7 +304,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
         raise ValueError(f"{op}: target shape {t.shape} does not match input shape {input.shape}")
     if x.ndim > 2:
         x = ag.reshape(ag.transpose(x, *((0,) + tuple(range(2, x.ndim)) + (1,))), (-1, c))
-    y = x.device.asarray(t.data).reshape(-1)
+    y = x.device.asarray(t.array).reshape(-1)
     valid = y != ignore_index
     if y.size and bool((valid & ((y < 0) | (y >= c))).any()):
         raise IndexError(f"{op}: target label {int(y[valid & ((y < 0) | (y >= c))][0])} is out of range for "
@@ -312,7 +312,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
     ys = x.xp.where(valid, y, 0)
     w = valid.astype(x.dtype)
     if weight is not None:
-        warr = (weight.data if isinstance(weight, Tensor) else x.device.asarray(weight)).astype(x.dtype)
+        warr = (weight.array if isinstance(weight, Tensor) else x.device.asarray(weight)).astype(x.dtype)
         w = w * warr[ys]
     loss = -x[x.xp.arange(x.shape[0]), ys] * const(w, x)
     if reduction == "none":

@@ -79,7 +79,7 @@ def _draw_dtype(tensor):
 
 def _write(tensor: Tensor, values) -> Tensor:
     with ag.no_grad():
-        tensor.data[...] = values
+        tensor.array[...] = values
         tensor.mark_modified()
     return tensor
 

@@ -46,7 +46,7 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         w = self.weight
         x = self._input(x, w)
-        shape = x.data.shape
+        shape = x.array.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (..., {self.in_features}), got shape {x.shape} "
                              f"(last dimension {x.shape[-1] if x.ndim else 'missing'} != in_features="
@@ -263,7 +263,7 @@ class _BatchNorm(Module):
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             nbt = self.num_batches_tracked
-            nbt.data += 1
+            nbt.array += 1
             nbt.mark_modified()
             if self.momentum is None:       # cumulative moving average
                 momentum = 1.0 / int(nbt.item())

@@ -384,7 +384,7 @@ class Module:
                                  "\n\t" + "\n\t".join(problems))
         with ag.no_grad():
             for t, arr in prepared:
-                t.data[...] = arr
+                t.array[...] = arr
                 t.mark_modified()
         return IncompatibleKeys(missing, unexpected)
 
@@ -397,7 +397,7 @@ class Module:
         promotes a float32 layer. Python numbers and lists carry no dtype and take ``like``'s. With
         ``like=None`` (a layer without parameters or buffers) only the conversion happens.
         """
-        if isinstance(x, Tensor) and (like is None or x.data.dtype is like.data.dtype):
+        if isinstance(x, Tensor) and (like is None or x.array.dtype is like.array.dtype):
             return x        # the common case (dtype objects of one type are shared), in two checks
         if not isinstance(x, Tensor):
             if like is None:
@@ -406,8 +406,8 @@ class Module:
                 x = ag.as_tensor(x, device=like.device)
             else:
                 return ag.tensor(x, dtype=like.dtype, device=like.device)
-        if like is not None and x.data.dtype != like.data.dtype:
-            hint = f" or the layer with .astype('{x.dtype}')" if x.data.dtype.kind == "f" else ""
+        if like is not None and x.array.dtype != like.array.dtype:
+            hint = f" or the layer with .astype('{x.dtype}')" if x.array.dtype.kind == "f" else ""
             raise TypeError(f"{self!r}: expected {what} of dtype {like.dtype} (the dtype of its parameters), got "
                             f"{x.dtype} (shape {tuple(x.shape)}); cast the {what} with .astype('{like.dtype}')"
                             + hint)
@@ -472,7 +472,7 @@ class _Handle:
 def _as_array(value, like: Tensor):
     """``value`` (Tensor, NumPy/CuPy array, array-like) as an array on ``like``'s device with its dtype."""
     be = like.device
-    src = value.data if isinstance(value, Tensor) else value
+    src = value.array if isinstance(value, Tensor) else value
     if not hasattr(src, "shape"):
         src = backends.host.asarray(src)
     arr = be.asarray(src)
@@ -481,7 +481,7 @@ def _as_array(value, like: Tensor):
 
 def _move(t: Tensor, be, dtype) -> None:
     """Put ``t``'s data on backend ``be`` and/or cast it to ``dtype``, keeping the object (and its grad)."""
-    data = t.data
+    data = t.array
     changed = False
     if be is not None and be is not t.device:
         data = be.asarray(data)
@@ -494,7 +494,7 @@ def _move(t: Tensor, be, dtype) -> None:
     t.set_(data)
     if t.grad is not None:
         g = t.grad
-        garr = (be.asarray(g.data) if be is not None and be is not g.device else g.data)
+        garr = (be.asarray(g.array) if be is not None and be is not g.device else g.array)
         if dtype is not None and garr.dtype.kind == "f":
             garr = garr.astype(dtype, copy=False)
         t.grad = ag.as_tensor(garr, device=be if be is not None else g.device)

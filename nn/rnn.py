@@ -53,7 +53,7 @@ def _init_uniform(module: Module, hidden_size: int) -> None:
     k = 1.0 / math.sqrt(hidden_size)
     with ag.no_grad():
         for p in module.parameters():
-            p.data[...] = p.device.rng.uniform(-k, k, p.shape).astype(p.dtype)
+            p.array[...] = p.device.rng.uniform(-k, k, p.shape).astype(p.dtype)
             p.mark_modified()
 
 

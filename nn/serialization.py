@@ -173,7 +173,7 @@ class _Encoder:
         if isinstance(x, _SCALARS):
             return x
         if isinstance(x, Tensor):
-            key = self._store(x, x.device.to_host(x.data))
+            key = self._store(x, x.device.to_host(x.array))
             return {"__tensor__": key, "requires_grad": bool(x.requires_grad), "parameter": isinstance(x, Parameter)}
         if backends.is_array(x):
             return {"__ndarray__": self._store(x, backends.backend_of(x).to_host(x))}

@@ -66,7 +66,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     with ag.no_grad(), be.activate():
         norms = []
         for g in grads:
-            a = g.data if g.device is be else be.asarray(g.device.to_host(g.data))
+            a = g.array if g.device is be else be.asarray(g.device.to_host(g.array))
             norms.append(_vector_norm(xp, a, norm_type))
         total = _vector_norm(xp, xp.stack(norms), norm_type)
         if error_if_nonfinite and not bool(xp.isfinite(total)):
@@ -80,7 +80,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
             continue
         c = coef if g.device is be else g.device.asarray(be.to_host(coef))
         with g.device.activate():
-            p.grad = ag.as_tensor(g.data * c.astype(g.dtype, copy=False))
+            p.grad = ag.as_tensor(g.array * c.astype(g.dtype, copy=False))
     return ag.as_tensor(total)
 
 
@@ -99,4 +99,4 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         if g is None:
             continue
         with g.device.activate():
-            p.grad = ag.as_tensor(g.xp.clip(g.data, -clip_value, clip_value))
+            p.grad = ag.as_tensor(g.xp.clip(g.array, -clip_value, clip_value))

@@ -27,9 +27,9 @@ from nn.optim import lr_scheduler as sched
 def _leaves(obj, name, out):
     """(name, ndarray) for every array reachable from ``obj`` (the things a failed call must not touch)."""
     if isinstance(obj, ag.Tensor):
-        out.append((name, obj.data))
+        out.append((name, obj.array))
         if obj.grad is not None:
-            out.append((name + ".grad", obj.grad.data))
+            out.append((name + ".grad", obj.grad.array))
     elif isinstance(obj, np.ndarray):
         out.append((name, obj))
     elif isinstance(obj, nn.Module):

@@ -514,7 +514,7 @@ def test_recycled_results_are_never_handed_out_while_a_view_is_alive():
     for op in ops:
         views = []
         for _ in range(3):
-            view = op(ag.tensor(x1)).data[1:, ::2]        # only a view of the first result survives
+            view = op(ag.tensor(x1)).array[1:, ::2]        # only a view of the first result survives
             views.append((view, view.copy()))
         for _ in range(3):
             op(ag.tensor(x2))
@@ -545,10 +545,10 @@ def test_released_results_are_reused():
     rng = np.random.default_rng(3)
     x = ag.tensor(rng.standard_normal((8, 16, 32, 32)).astype(np.float32))
     w = ag.tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32))
-    first = _address(F.conv_transpose2d(x, w, padding=1).data)
-    assert _address(F.conv_transpose2d(x, w, padding=1).data) == first
+    first = _address(F.conv_transpose2d(x, w, padding=1).array)
+    assert _address(F.conv_transpose2d(x, w, padding=1).array) == first
     kept = F.conv_transpose2d(x, w, padding=1)
-    assert _address(F.conv_transpose2d(x, w, padding=1).data) != _address(kept.data)
+    assert _address(F.conv_transpose2d(x, w, padding=1).array) != _address(kept.array)
 
 
 def _one_pass(monkeypatch):

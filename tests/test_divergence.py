@@ -60,7 +60,7 @@ class InfWeightAfter(nn.optim.SGD):
         super().step()
         self.calls += 1
         if self.calls == self.k:
-            self.param_groups[0]["params"][0].data[0, 0] = np.inf
+            self.param_groups[0]["params"][0].array[0, 0] = np.inf
 
 
 @pytest.fixture(params=["each step", "at sync points"])
@@ -123,7 +123,7 @@ def test_nonfinite_weights_after_the_last_step_are_never_checkpointed(tmp_path, 
     assert list(saved) == [1] and ckpt.read_bytes() == saved[1]
     state = nn.load(ckpt)
     assert state["epoch"] == 1
-    assert all(np.isfinite(np.asarray(v.data if hasattr(v, "data") else v)).all() for v in state["model"].values())
+    assert all(np.isfinite(np.asarray(v.array if hasattr(v, "data") else v)).all() for v in state["model"].values())
     # resuming from the kept checkpoint works and trains the remaining epochs
     m = model()
     h = fit(m, nn.optim.SGD(m.parameters(), lr=0.1), nn.CrossEntropyLoss(), loader(), 3, progress=False,

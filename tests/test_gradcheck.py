@@ -28,7 +28,7 @@ class FrozenCube(Function):
         return x ** 3
 
     def backward(self, gy):
-        return gy * const(3 * self.inputs[0].data ** 2, gy)
+        return gy * const(3 * self.inputs[0].array ** 2, gy)
 
 
 def _x(shape, seed=0):

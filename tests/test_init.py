@@ -86,9 +86,9 @@ def test_constant_zeros_ones_eye_trunc_normal():
 
 def test_init_is_in_place_no_grad_and_bumps_version():
     p = big(5, 5)
-    data, v = p.data, p._version
+    data, v = p.array, p._version
     out = init.kaiming_uniform_(p)
-    assert out is p and p.data is data and p._version > v
+    assert out is p and p.array is data and p._version > v
     assert p.creator is None and p.requires_grad and p.grad is None
     v = p._version
     init.zeros_(p)
@@ -130,7 +130,7 @@ def test_init_rejects_integer_tensors():
 def test_init_draws_on_the_gpu():
     p = nn.Parameter(ag.zeros(256, 256, device="cuda"))
     init.kaiming_normal_(p, nonlinearity="relu")
-    assert p.device == "cuda" and type(p.data).__module__.startswith("cupy")
+    assert p.device == "cuda" and type(p.array).__module__.startswith("cupy")
     assert float(p.std().item()) == pytest.approx(math.sqrt(2 / 256), rel=0.03)
     lin = nn.Linear(8, 4, device="cuda")
     assert lin.weight.device == "cuda" and lin.bias.device == "cuda"

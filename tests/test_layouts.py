@@ -103,18 +103,18 @@ def test_mixed_orders_same_values_and_gradients(op, orders):
     xs, ys = _stored(a, orders[0]), _stored(b, orders[1])
     keep = xs.copy(), ys.copy()
     x, y = ag.from_numpy(xs).requires_grad_(), ag.from_numpy(ys).requires_grad_()
-    assert memory_order(x.data) == orders[0] and memory_order(y.data) == orders[1]
+    assert memory_order(x.array) == orders[0] and memory_order(y.array) == orders[1]
     out = f(x, y)
     x0, y0 = ag.tensor(a, requires_grad=True), ag.tensor(b, requires_grad=True)
     ref = f(x0, y0)
-    np.testing.assert_array_equal(out.data, ref.data)
+    np.testing.assert_array_equal(out.array, ref.array)
     if op != "where":
-        assert memory_order(out.data) in orders
+        assert memory_order(out.array) in orders
     g = np.random.default_rng(3).standard_normal(BIG).astype(np.float32)
     out.backward(ag.tensor(g))
     ref.backward(ag.tensor(g))
-    np.testing.assert_array_equal(x.grad.data, x0.grad.data)
-    np.testing.assert_array_equal(y.grad.data, y0.grad.data)
+    np.testing.assert_array_equal(x.grad.array, x0.grad.array)
+    np.testing.assert_array_equal(y.grad.array, y0.grad.array)
     np.testing.assert_array_equal(xs, keep[0])
     np.testing.assert_array_equal(ys, keep[1])
 
@@ -131,7 +131,7 @@ def test_activation_backward_with_a_gradient_stored_otherwise(act):
     x0 = ag.tensor(a, requires_grad=True)
     f(x).backward(ag.tensor(g))
     f(x0).backward(ag.tensor(g))
-    np.testing.assert_allclose(x.grad.data, x0.grad.data, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(x.grad.array, x0.grad.array, rtol=1e-6, atol=1e-7)
 
 
 def test_small_or_broadcast_operands_are_not_copied(monkeypatch):

@@ -1,6 +1,6 @@
 """End-to-end learning: the textbook's worked example, logic gates, XOR, linear and softmax regression.
 
-Training uses a minimal in-place SGD step (``p.data -= lr * p.grad.data`` under no_grad) so these tests do not
+Training uses a minimal in-place SGD step (``p.array -= lr * p.grad.array`` under no_grad) so these tests do not
 depend on nn.optim. All runs are seeded and deterministic.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ def sgd_step(params, lr):
     with ag.no_grad():
         for p in params:
             if p.grad is not None:
-                p.data -= lr * p.grad.data
+                p.array -= lr * p.grad.array
                 p._version += 1
 
 

@@ -14,7 +14,7 @@ def test_saved_arrays_are_released_after_backward():
     x = ag.randn(256, 256, requires_grad=True)
     w = ag.randn(256, 256, requires_grad=True)
     h = x @ w
-    ref = weakref.ref(h.data)
+    ref = weakref.ref(h.array)
     y = h.tanh().exp().sum()
     del h
     gc.collect()
@@ -56,7 +56,7 @@ def test_backward_releases_an_intermediate_before_the_next_node_runs():
 def test_graph_is_collected_without_backward():
     x = ag.randn(64, 64, requires_grad=True)
     h = x.exp()
-    ref = weakref.ref(h.data)
+    ref = weakref.ref(h.array)
     y = (h * 2).sum()
     del h, y
     assert ref() is None                # plain reference counting, no cycles

@@ -118,9 +118,9 @@ def test_astype_double_float_keep_identity_and_int_buffers():
 
 def test_to_cpu_is_noop_and_unknown_device_errors():
     net = Net()
-    w = net.head.weight.data
+    w = net.head.weight.array
     assert net.to("cpu") is net
-    assert net.head.weight.data is w
+    assert net.head.weight.array is w
     with pytest.raises(backends.DeviceError):
         net.to("tpu")
 

@@ -143,7 +143,7 @@ def _run_pair(name, kw, dtype, steps=8, device="cpu"):
     tps = [torch.nn.Parameter(torch.tensor(a.copy())) for a in inits]
     opt = getattr(optim, name)(ps, **kw)
     topt = getattr(torch.optim, name)(tps, foreach=False, **kw)
-    datas = [p.data for p in ps]
+    datas = [p.array for p in ps]
     for k in range(steps):
         for i, (p, tp) in enumerate(zip(ps, tps)):
             g = _grad_fn(tp.detach().numpy().astype(np.float64), 10 * k + i).astype(dtype)
@@ -151,7 +151,7 @@ def _run_pair(name, kw, dtype, steps=8, device="cpu"):
             tp.grad = torch.tensor(g)
         opt.step()
         topt.step()
-    assert all(p.data is d for p, d in zip(ps, datas))      # updated in place, never replaced
+    assert all(p.array is d for p, d in zip(ps, datas))      # updated in place, never replaced
     return [p.numpy() for p in ps], [tp.detach().numpy() for tp in tps]
 
 
@@ -200,18 +200,18 @@ def test_float32_in_place_and_state_kept(config, device):
     p = nn.Parameter(ag.randn(5, 3, device=device))
     q = nn.Parameter(ag.randn(7, device=device))
     opt = getattr(optim, name)([p, q], **kw)
-    data = (p.data, q.data)
+    data = (p.array, q.array)
     versions = (p._version, q._version)
     buffers = None
     for k in range(3):
         p.grad = ag.randn(5, 3, device=device)
         q.grad = ag.randn(7, device=device)
         opt.step()
-        now = {(id(t), n): s.data for t in (p, q) for n, s in opt.state[t].items() if isinstance(s, ag.Tensor)}
+        now = {(id(t), n): s.array for t in (p, q) for n, s in opt.state[t].items() if isinstance(s, ag.Tensor)}
         if buffers is not None:      # after the first step, no state buffer is replaced
             assert now.keys() == buffers.keys() and all(now[k] is buffers[k] for k in now)
         buffers = now
-    assert p.data is data[0] and q.data is data[1]
+    assert p.array is data[0] and q.array is data[1]
     assert p.dtype == np.float32 and q.dtype == np.float32
     assert all(s.dtype == np.float32 for s in buffers.values())
     assert (p._version, q._version) == (versions[0] + 3, versions[1] + 3)
@@ -514,7 +514,7 @@ def test_load_state_dict_casts_copies_and_checks():
     assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["params"][0] is q
     st_ = opt2.state[q]
     assert st_["exp_avg"].dtype == np.float32 and st_["step"] == 1
-    sd["state"][0]["exp_avg"].data[...] = 99.0            # no memory shared with the loaded dict
+    sd["state"][0]["exp_avg"].array[...] = 99.0            # no memory shared with the loaded dict
     assert not (st_["exp_avg"].numpy() == 99.0).any()
     # numpy arrays (e.g. converted from a PyTorch state dict) and string indices are accepted
     opt3 = optim.Adam([nn.Parameter(ag.tensor([0.0, 0.0]))])

@@ -13,7 +13,7 @@ def test_tensor_copies_numpy_array_so_an_optimizer_step_leaves_it_alone():
     (w * w).sum().backward()
     nn.optim.SGD([w], lr=0.1).step()
     np.testing.assert_array_equal(w0, keep)
-    assert not np.shares_memory(w.data, w0)
+    assert not np.shares_memory(w.array, w0)
 
 
 @pytest.mark.parametrize("make", [lambda a: a, lambda a: a[:, ::2], lambda a: memoryview(a)])
@@ -21,25 +21,25 @@ def test_tensor_copies_arrays_views_and_buffers(make):
     a = np.arange(12, dtype=np.float64).reshape(3, 4)
     src = make(a)
     t = ag.tensor(src)
-    t.data[...] = -1
+    t.array[...] = -1
     assert a.min() == 0
 
 
 def test_tensor_of_tensor_copies():
     x = ag.tensor([1.0, 2.0])
     y = ag.tensor(x)
-    y.data[0] = 9
-    assert x.data[0] == 1
+    y.array[0] = 9
+    assert x.array[0] == 1
 
 
 def test_from_numpy_shares_both_ways_and_keeps_dtype():
     a = np.zeros(3, dtype=np.float64)
     t = ag.from_numpy(a)
     assert t.dtype == np.float64 and t.device == "cpu" and not t.requires_grad
-    t.data[1] = 5
+    t.array[1] = 5
     assert a[1] == 5
     a[2] = 7
-    assert t.data[2] == 7
+    assert t.array[2] == 7
 
 
 @pytest.mark.parametrize("bad", [[1.0, 2.0], 3.0, ag.zeros(2)])
@@ -56,9 +56,9 @@ def test_from_numpy_rejects_object_arrays():
 def test_as_tensor_shares_when_it_can_and_copies_otherwise():
     a = np.ones(4, dtype=np.float32)
     t = ag.as_tensor(a)
-    assert np.shares_memory(t.data, a)
+    assert np.shares_memory(t.array, a)
     c = ag.as_tensor(a, dtype="float64")
-    assert c.dtype == np.float64 and not np.shares_memory(c.data, a)
+    assert c.dtype == np.float64 and not np.shares_memory(c.array, a)
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     assert ag.as_tensor(x) is x
     assert ag.as_tensor(x, dtype="float64").dtype == np.float64
@@ -69,4 +69,4 @@ def test_as_tensor_shares_when_it_can_and_copies_otherwise():
 def test_dataloader_batches_do_not_copy_twice():
     from nn.data.loader import to_device
     batch = np.ones((2, 3), dtype=np.float32)
-    assert np.shares_memory(to_device(batch, "cpu").data, batch)
+    assert np.shares_memory(to_device(batch, "cpu").array, batch)

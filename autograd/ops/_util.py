@@ -22,7 +22,7 @@ def as_tensor(x, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x
     xp = like._backend.xp
-    dt = like.data.dtype
+    dt = like.array.dtype
     if isinstance(x, (bool, int, float)):
         if dt.kind not in "fc" and isinstance(x, float):
             dt = get_default_dtype()
@@ -47,7 +47,7 @@ def pair(a, b) -> tuple[Tensor, Tensor]:
         a = as_tensor(a, b)
     elif not isinstance(b, Tensor):
         b = as_tensor(b, a)
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a.array.dtype, b.array.dtype
     if da is not db and da != db:
         fa, fb = da.kind in "fc", db.kind in "fc"
         if fa and db.kind in "iu":      # bool operands never promote, integers would
@@ -60,13 +60,13 @@ def pair(a, b) -> tuple[Tensor, Tensor]:
 def require_float(x, op: str) -> None:
     """Ops defined only on real numbers (softmax, logsumexp) refuse integer and bool tensors, as PyTorch
     does, instead of letting NumPy promote them to float64."""
-    if isinstance(x, Tensor) and x.data.dtype.kind not in "fc":
+    if isinstance(x, Tensor) and x.array.dtype.kind not in "fc":
         raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype} (shape {x.shape}); "
                         f"cast it first, e.g. x.astype('float32')")
 
 
 def _cast_const(t: Tensor, dtype) -> Tensor:
-    return _make(t.data.astype(dtype), t._backend, False)
+    return _make(t.array.astype(dtype), t._backend, False)
 
 
 def normalize_axes(axis, ndim: int, op: str) -> tuple:

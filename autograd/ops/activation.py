@@ -42,7 +42,7 @@ class PReLU(Function):
 
     def backward(self, gy):
         x, a = self.inputs
-        pos = x.data > 0
+        pos = x.array > 0
         neg = const((~pos).astype(gy.dtype), gy)
         gx = gy * (const(pos.astype(gy.dtype), gy) + a * neg) if x._rg else None
         ga = gy * x * neg if a._rg else None
@@ -62,7 +62,7 @@ class ELU(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        pos = x.data > 0
+        pos = x.array > 0
         neg = const((~pos).astype(gy.dtype), gy)
         # exp(x·[x <= 0]) never overflows and stays differentiable for double backward
         return gy * (const(pos.astype(gy.dtype), gy) + exp(x * neg) * (neg * self.alpha))

@@ -50,8 +50,8 @@ class Mul(Function):
     def backward(self, gy):
         x, y = self.inputs
         if not is_grad_enabled():      # nothing recorded: plain array products, only for inputs that need one
-            g = gy.data
-            return (const(g * y.data, gy) if x._rg else None), (const(g * x.data, gy) if y._rg else None)
+            g = gy.array
+            return (const(g * y.array, gy) if x._rg else None), (const(g * x.array, gy) if y._rg else None)
         return gy * y, gy * x
 
 
@@ -136,7 +136,7 @@ class Maximum(Function):
 
     def backward(self, gy):
         x, y = self.inputs
-        mask = (x.data >= y.data).astype(gy.dtype)
+        mask = (x.array >= y.array).astype(gy.dtype)
         return gy * const(mask, gy), gy * const(1 - mask, gy)
 
 
@@ -151,7 +151,7 @@ class Minimum(Function):
 
     def backward(self, gy):
         x, y = self.inputs
-        mask = (x.data <= y.data).astype(gy.dtype)
+        mask = (x.array <= y.array).astype(gy.dtype)
         return gy * const(mask, gy), gy * const(1 - mask, gy)
 
 
@@ -182,7 +182,7 @@ class Clip(Function):
         return self.xp.clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = self.xp.ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
@@ -242,7 +242,7 @@ def where(cond, x, y) -> Tensor:
         raise TypeError("where: at least one argument must be a Tensor")
     if not isinstance(cond, Tensor):
         cond = const(like._backend.asarray(cond), like)
-    if cond.data.dtype.kind != "b":
+    if cond.array.dtype.kind != "b":
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype} (shape {cond.shape}); "
                         "compare first, e.g. where(x > 0, ...)")
     x, y = pair(x, y)

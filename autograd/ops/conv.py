@@ -135,8 +135,8 @@ class Conv2d(Function):
         if not is_grad_enabled():
             # plain backward: both products read the same batch-last gradient matrix; build it once
             g = _geom(self, x.shape, self.out_hw, w.shape[2:])
-            if len(g.chunks(x.shape[0], gy.data.dtype.itemsize, COL_BUFFER_BYTES)) == 1:
-                ext = _extend(self, g, gy.data, gy.data.dtype)
+            if len(g.chunks(x.shape[0], gy.array.dtype.itemsize, COL_BUFFER_BYTES)) == 1:
+                ext = _extend(self, g, gy.array, gy.array.dtype)
         gx = ConvTranspose2d.apply(gy, w, out_hw=x.shape[2:], ext=ext, **kw) if x._rg else None
         box = {} if ext is not None and b is not None and b._rg else None
         gw = Conv2dWeightGrad.apply(x, gy, kernel=w.shape[2:], cols=cols, ext=ext, bias_box=box, **kw) \
@@ -148,7 +148,7 @@ class Conv2d(Function):
             # Σ over the batch-last rows as one matrix-vector product (BLAS), ~3x a pairwise row sum
             gb = const(ext @ self.xp.ones(ext.shape[1], ext.dtype), gy) if ext is not None else \
                 _sum(gy, axis=(0, 2, 3))
-        _release(self, ext, gy.data)
+        _release(self, ext, gy.array)
         return (gx, gw) if b is None else (gx, gw, gb)
 
 

@@ -62,14 +62,14 @@ class Linear(Function):
     def _backward_arrays(self, gy, x, w, n_out, n_in):
         """The same products on the raw arrays, for a backward that records nothing: a layer's backward is
         then three BLAS/NumPy calls instead of four Tensor ops, each with its own dispatch."""
-        xp, g = self.xp, gy.data
+        xp, g = self.xp, gy.array
         b = self.inputs[2] if len(self.inputs) == 3 else None
-        gx = const(xp.matmul(g, w.data), x) if x._rg else None
+        gx = const(xp.matmul(g, w.array), x) if x._rg else None
         gw = gb = None
         if w._rg or (b is not None and b._rg):
             g2 = g if g.ndim == 2 else g.reshape(-1, n_out)
             if w._rg:
-                xd = x.data
+                xd = x.array
                 gw = const(xp.matmul(g2.T, xd if xd.ndim == 2 else xd.reshape(-1, n_in)), w)
             if b is not None and b._rg:
                 gb = const(g2.sum(axis=0), b)

@@ -151,16 +151,16 @@ class SoftmaxCrossEntropy(Function):
                 gy = broadcast_to(gy * self.scale, shape)
             else:
                 g = self.xp.empty(shape, gy.dtype)
-                g[...] = gy.data * self.scale
+                g[...] = gy.array * self.scale
                 gy = const(g, x)
         if not is_grad_enabled() and self.ctx is not None:
             # df/dx = (softmax(x) − onehot(y)) · valid · g, from the saved context (kept for retain_graph)
             if not x._rg:
                 return None,
-            gx = self.backend.fused.softmax_xent_backward(self.ctx, x.data, self.labels, gy.data, self.ignore_index)
+            gx = self.backend.fused.softmax_xent_backward(self.ctx, x.array, self.labels, gy.array, self.ignore_index)
             return const(gx, x),
         if not is_grad_enabled():
-            g = gy.data[:, None]
+            g = gy.array[:, None]
             p = self.xp.exp(self.logp)
             q = self.q
             gx = (p * q.sum(axis=1, keepdims=True) - q) * g if x._rg else None
@@ -225,14 +225,14 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
     label_shape = (logits.shape[0],) + logits.shape[2:]
     kind = target.dtype.kind
     if target.shape == logits.shape and kind in "fiub":     # probabilities, or one-hot rows of any dtype
-        probs = target if kind == "f" else _make(target.data.astype(logits.dtype), target._backend, False)
+        probs = target if kind == "f" else _make(target.array.astype(logits.dtype), target._backend, False)
         labels = None
     elif kind in "iu":
         if target.shape != label_shape:
             raise ValueError(f"{op}: class-index target of shape {target.shape} does not match logits of shape "
                              f"{logits.shape} (expected {label_shape}; or probabilities of shape {logits.shape})")
-        labels = target.data.reshape(-1) if target._backend is logits._backend else \
-            logits._backend.asarray(target.data).reshape(-1)
+        labels = target.array.reshape(-1) if target._backend is logits._backend else \
+            logits._backend.asarray(target.array).reshape(-1)
         valid, n_counted = None, labels.size       # valid None: every label is counted
         lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, -1)
         if lo < 0 or hi >= c or lo <= ignore_index <= hi:  # some label is out of range or ignored
@@ -253,7 +253,7 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
         weight = as_tensor(weight, logits) if not isinstance(weight, Tensor) else weight
         if weight.shape != (c,):
             raise ValueError(f"{op}: weight must have shape ({c},), got {weight.shape}")
-        weight = weight.data.astype(logits.dtype, copy=False)
+        weight = weight.array.astype(logits.dtype, copy=False)
     moved = logits.ndim > 2
     x2 = logits
     if moved:   # (N, C, d1, ...) -> (N·d1·..., C)
@@ -313,8 +313,8 @@ class BinaryCrossEntropy(Function):
     def backward(self, gy):
         p, y = self.inputs
         if not is_grad_enabled():
-            xp, g = self.xp, gy.data
-            gp = g * (p.data - y.data) / xp.maximum(p.data * (1 - p.data), p.dtype.type(1e-12)) if p._rg else None
+            xp, g = self.xp, gy.array
+            gp = g * (p.array - y.array) / xp.maximum(p.array * (1 - p.array), p.dtype.type(1e-12)) if p._rg else None
             gt = g * (self.log1mp - self.logp) if y._rg else None
             return (None if gp is None else const(gp, p)), (None if gt is None else const(gt, p))
         from .arithmetic import maximum
@@ -326,7 +326,7 @@ class BinaryCrossEntropy(Function):
 def _as_target(target, like: Tensor, op: str) -> Tensor:
     t = target if isinstance(target, Tensor) else as_tensor(target, like)
     if t.dtype != like.dtype:
-        t = t.astype(like.dtype) if t.dtype.kind == "f" else _make(t.data.astype(like.dtype), t._backend, False)
+        t = t.astype(like.dtype) if t.dtype.kind == "f" else _make(t.array.astype(like.dtype), t._backend, False)
     if t.shape != like.shape:
         raise ValueError(f"{op}: target shape {t.shape} differs from input shape {like.shape}")
     return t
@@ -347,13 +347,13 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     op = "binary_cross_entropy"
     _check_reduction(op, reduction)
     target = _as_target(target, input, op)
-    d = input.data
+    d = input.array
     if d.size and not bool(((d >= 0) & (d <= 1)).all()):
         bad = d[~((d >= 0) & (d <= 1))]
         raise ValueError(f"{op}: input must be probabilities in [0, 1], found {float(bad[0])!r} "
                          f"({int(bad.size)} of {d.size} elements out of range, shape {input.shape}); "
                          "pass logits to binary_cross_entropy_with_logits instead")
-    y = target.data
+    y = target.array
     if y.size:
         lo, hi = float(y.min()), float(y.max())
         if not (0.0 <= lo and hi <= 1.0):      # NaN fails both comparisons too

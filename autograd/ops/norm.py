@@ -79,8 +79,8 @@ class BatchNorm(Function):
         axes = self.axes
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         if not is_grad_enabled():
-            gx, gw, gb = self.backend.fused.batch_norm_backward(self.ctx, gy.data,
-                                                                self.inputs[1].data if affine else None)
+            gx, gw, gb = self.backend.fused.batch_norm_backward(self.ctx, gy.array,
+                                                                self.inputs[1].array if affine else None)
             return (const(gx, x), const(gw, x), const(gb, x)) if affine else const(gx, x)
         # recorded (create_graph) path: every term a Tensor op of x, so it differentiates again
         mu = _mean(x, axis=axes, keepdims=True)

@@ -364,7 +364,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
         raise _rename(op, e) from None
     if return_indices:
         y, idx = r
-        return reshape(y, input.shape[:-1] + (y.shape[-1],)), const(idx.data.reshape(input.shape[:-1] + (-1,)), y)
+        return reshape(y, input.shape[:-1] + (y.shape[-1],)), const(idx.array.reshape(input.shape[:-1] + (-1,)), y)
     return reshape(r, input.shape[:-1] + (r.shape[-1],))
 
 

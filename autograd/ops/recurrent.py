@@ -65,7 +65,7 @@ class RNNLayer(Function):
         if self.nonlinearity == "tanh":
             dphi = 1.0 - hs * hs                          # tanh' = 1 − H²
         else:
-            dphi = const((hs.data > 0).astype(hs.dtype), hs)   # relu' = [H > 0]
+            dphi = const((hs.array > 0).astype(hs.dtype), hs)   # relu' = [H > 0]
         gs = split(g, T, axis=0) if T > 1 else [g]
         ds = split(dphi, T, axis=0) if T > 1 else [dphi]
         dh = None

@@ -34,7 +34,7 @@ def _restore(gy: Tensor, fn) -> Tensor:
 
     A full reduction's 0-d gradient broadcasts as it is.
     """
-    if not fn.keepdim and fn.axes and gy.data.ndim:
+    if not fn.keepdim and fn.axes and gy.array.ndim:
         gy = reshape(gy, keepdims_shape(fn.in_shape, fn.axes))
     return gy
 
@@ -93,7 +93,7 @@ class Max(_Reduction):
         return getattr(self.xp, self._reduce)(x, axis=self._setup(x), keepdims=self.keepdim)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         y = self.saved if self.keepdim else self.saved.reshape(keepdims_shape(self.in_shape, self.axes))
         hit = x == y
         if x.dtype.kind == "f":
@@ -161,7 +161,7 @@ def amin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 def _arg(input: Tensor, dim, keepdim: bool, name: str) -> Tensor:
     from ..tensor import _make
-    a = input.data
+    a = input.array
     if dim is None:
         out = getattr(input.xp, name)(a.reshape(-1))
         if keepdim:
@@ -267,7 +267,7 @@ def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     from .unary import sqrt
     dim, correction = _correction("std", dim, unbiased, correction)
     v = var(input, dim, keepdim=keepdim, correction=correction)
-    zero = v.data == 0
+    zero = v.array == 0
     if not zero.any():
         return sqrt(v)
     z = const(zero, v)

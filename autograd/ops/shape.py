@@ -342,9 +342,9 @@ def pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
 @public(GetItem, operators=('__getitem__',))
 def getitem(x: Tensor, index) -> Tensor:
     if isinstance(index, Tensor):
-        index = index.data
+        index = index.array
     elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
     elif isinstance(index, list):
         index = x._backend.asarray(index)
     return GetItem.apply(x, index=index)
@@ -356,7 +356,7 @@ def astype(x: Tensor, dtype) -> Tensor:
     if dtype == x.dtype:
         return x
     if x._rg and dtype.kind not in "fc":
-        return _make(x.data.astype(dtype), x._backend, False)   # integer results leave the graph
+        return _make(x.array.astype(dtype), x._backend, False)   # integer results leave the graph
     return Cast.apply(x, dtype=dtype)
 
 
@@ -373,7 +373,7 @@ def to(x: Tensor, device) -> Tensor:
     if be is x.device:
         return x
     if x.creator is None:
-        return _make(be.asarray(x.data), be, x.requires_grad)
+        return _make(be.asarray(x.array), be, x.requires_grad)
     return transfer(x, be)
 
 

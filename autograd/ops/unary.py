@@ -160,7 +160,7 @@ class Abs(Function):
         return self.xp.abs(x)
 
     def backward(self, gy):
-        return gy * const(self.xp.sign(self.inputs[0].data), gy)
+        return gy * const(self.xp.sign(self.inputs[0].array), gy)
 
 
 @public(Exp, method=True)

@@ -46,7 +46,7 @@ class Dataset:
 def _raw(a):
     """The raw array of a Tensor (kept on its device, not copied), or a NumPy array of anything else."""
     if isinstance(a, Tensor):
-        return a.data
+        return a.array
     if backends.is_array(a):
         return a
     return np.asarray(a)

@@ -26,7 +26,7 @@ def default_collate(items: list) -> Any:
         raise ValueError("default_collate: empty batch")
     first = items[0]
     if isinstance(first, ag.Tensor):
-        return ag.as_tensor(first.xp.stack([t.data for t in items]), device=first.device)   # fresh: no copy
+        return ag.as_tensor(first.xp.stack([t.array for t in items]), device=first.device)   # fresh: no copy
     if backends.is_array(first):
         return backends.backend_of(first).xp.stack(items)
     if isinstance(first, (bool, np.bool_)):

@@ -43,7 +43,7 @@ class Adadelta(Optimizer):
         state["step"] += 1
         g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
         rho, eps = hp["rho"], hp["eps"]
-        v, u = state["square_avg"].data, state["acc_delta"].data
+        v, u = state["square_avg"].array, state["acc_delta"].array
         t, delta = tmp[1], tmp[2]
         xp.multiply(v, rho, out=v)
         xp.multiply(g, g, out=t)

@@ -46,7 +46,7 @@ class Adagrad(Optimizer):
         state["step"] += 1
         g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
         clr = hp["lr"] / (1.0 + (state["step"] - 1) * hp["lr_decay"])
-        s = state["sum"].data
+        s = state["sum"].array
         t = tmp[1]
         xp.multiply(g, g, out=t)
         xp.add(s, t, out=s)

@@ -62,11 +62,11 @@ class Adam(Optimizer):
                 if amsgrad:
                     if "max_exp_avg_sq" not in state:
                         state["max_exp_avg_sq"] = ag.zeros_like(state["exp_avg_sq"])
-                    vmax = state["max_exp_avg_sq"].data
-                params.append(p.data)
-                grads.append(g.data)
-                ms.append(state["exp_avg"].data)
-                vs.append(state["exp_avg_sq"].data)
+                    vmax = state["max_exp_avg_sq"].array
+                params.append(p.array)
+                grads.append(g.array)
+                ms.append(state["exp_avg"].array)
+                vs.append(state["exp_avg_sq"].array)
                 vmaxs.append(vmax)
                 tmps.append(self._tmp(p, scratch))
                 steps.append(step)

@@ -192,7 +192,7 @@ class Optimizer:
                 if not isinstance(g, Tensor):
                     raise TypeError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} is "
                                     f"a {type(g).__name__}, not a Tensor")
-                pd, gd, be = p.data, g.data, p.device
+                pd, gd, be = p.array, g.array, p.device
                 if gd.shape != pd.shape or gd.dtype != pd.dtype or g.device is not be:
                     raise ValueError(f"{type(self).__name__}.step: the gradient of parameter {pi} in group {gi} "
                                      f"does not match the parameter: gradient {_describe(g)}, parameter "
@@ -232,16 +232,16 @@ class Optimizer:
         """Move floating state buffers to the parameter's device ``be`` and dtype ``dt`` if it moved
         (``module.to``)."""
         for k, v in state.items():
-            if isinstance(v, Tensor) and (v.data.dtype != dt or v.device is not be) and v.data.dtype.kind == "f":
+            if isinstance(v, Tensor) and (v.array.dtype != dt or v.device is not be) and v.array.dtype.kind == "f":
                 with be.activate():
-                    state[k] = Tensor(be.asarray(v.device.to_host(v.data), dtype=dt), device=be)
+                    state[k] = Tensor(be.asarray(v.device.to_host(v.array), dtype=dt), device=be)
 
     _views = None       # {parameter: (scratch buffers, shape, views)}: what _tmp made, kept while both stand
 
     def _tmp(self, p: Tensor, bufs: list | None = None) -> list:
         """Parameter-shaped views of the scratch buffers ``bufs`` (default: those of ``p``'s device and dtype),
         no new data; made once per parameter and buffer."""
-        pd = p.data
+        pd = p.array
         if bufs is None:
             bufs = self._scratch[(p.device, pd.dtype)]
         views = self._views
@@ -284,7 +284,7 @@ class Optimizer:
             bufs = self._scratch[(be, dt)]
             with be.activate():
                 for p, g in batch:
-                    self._update(p.data, g.data, states[p], hp, self._tmp(p, bufs), be)
+                    self._update(p.array, g.array, states[p], hp, self._tmp(p, bufs), be)
 
     def _init_state(self, p: Tensor, hp: dict) -> dict:
         """The initial state of parameter ``p`` (subclasses)."""
@@ -372,7 +372,7 @@ class Optimizer:
     def _load_value(p: Tensor, k, name: str, v):
         """A state value moved to ``p``'s device (floating arrays cast to its dtype); shapes are checked."""
         if isinstance(v, Tensor):
-            arr = v.data
+            arr = v.array
         elif hasattr(v, "__array_interface__") or hasattr(v, "__cuda_array_interface__"):
             arr = v
         elif name == "step" and isinstance(v, Real) and float(v).is_integer():

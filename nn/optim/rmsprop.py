@@ -53,7 +53,7 @@ class RMSprop(Optimizer):
         state["step"] += 1
         g = self._decayed(param, grad, hp["weight_decay"], tmp[0], xp)
         alpha = hp["alpha"]
-        v = state["square_avg"].data
+        v = state["square_avg"].array
         t = tmp[1]
         xp.multiply(v, alpha, out=v)
         xp.multiply(g, g, out=t)
@@ -62,7 +62,7 @@ class RMSprop(Optimizer):
         if hp["centered"]:
             if "grad_avg" not in state:
                 state["grad_avg"] = ag.zeros_like(state["square_avg"])
-            m = state["grad_avg"].data
+            m = state["grad_avg"].array
             xp.multiply(m, alpha, out=m)
             xp.multiply(g, 1.0 - alpha, out=t)
             xp.add(m, t, out=m)
@@ -76,7 +76,7 @@ class RMSprop(Optimizer):
         if hp["momentum"] > 0:
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = ag.zeros_like(state["square_avg"])
-            b = state["momentum_buffer"].data
+            b = state["momentum_buffer"].array
             xp.multiply(b, hp["momentum"], out=b)
             xp.add(b, t, out=b)
             xp.multiply(b, hp["lr"], out=t)

@@ -51,11 +51,11 @@ class SGD(Optimizer):
                     b = state.get("momentum_buffer")
                     if b is None:     # the buffer starts as the (decayed) gradient: filled by the update
                         with be.activate():
-                            state["momentum_buffer"] = b = ag.Tensor(be.xp.empty_like(p.data))
+                            state["momentum_buffer"] = b = ag.Tensor(be.xp.empty_like(p.array))
                         first = True
-                    buf = b.data
-                params.append(p.data)
-                grads.append(g.data)
+                    buf = b.array
+                params.append(p.array)
+                grads.append(g.array)
                 bufs.append(buf)
                 tmps.append(self._tmp(p, scratch))
                 firsts.append(first)

@@ -132,7 +132,7 @@ class DistributedDataParallel(Module):
         if self.comm.size == 1:
             return
         for t in list(self.module.parameters()) + [b for b in self.module.buffers() if b is not None]:
-            self.comm.broadcast_(t.data, root=0)
+            self.comm.broadcast_(t.array, root=0)
             t.mark_modified()
 
     def _make_buckets(self, cap_mb: float) -> list[_Bucket]:
@@ -200,13 +200,13 @@ class DistributedDataParallel(Module):
             slot = b.slot(i)
             if seen == 0:
                 if p.grad is not None:      # earlier gradients (accumulation, no_sync): averaged with this one
-                    slot[...] = p.grad.data.reshape(-1)
-                    slot += g.data.reshape(-1)
+                    slot[...] = p.grad.array.reshape(-1)
+                    slot += g.array.reshape(-1)
                 else:
-                    slot[...] = g.data.reshape(-1)
+                    slot[...] = g.array.reshape(-1)
                 b.flat[b.numel + i] = 1
             else:
-                slot += g.data.reshape(-1)
+                slot += g.array.reshape(-1)
             self._seen[key] = seen + 1
             if seen + 1 == self._expected[key]:
                 b.remaining -= 1
@@ -224,7 +224,7 @@ class DistributedDataParallel(Module):
         for i, p in enumerate(b.params):
             if self._seen[id(p)] == 0:
                 if p.grad is not None:
-                    b.slot(i)[...] = p.grad.data.reshape(-1)
+                    b.slot(i)[...] = p.grad.array.reshape(-1)
                     b.flat[b.numel + i] = 1
                 else:
                     b.slot(i)[...] = 0
@@ -292,7 +292,7 @@ class DistributedDataParallel(Module):
         pending = []
         for ts in groups.values():
             xp = ts[0].xp
-            flat = xp.concatenate([t.data.reshape(-1) for t in ts])
+            flat = xp.concatenate([t.array.reshape(-1) for t in ts])
             pending.append((ts, flat, self.comm.iallreduce_(flat)))
         return (pending,)
 
@@ -303,7 +303,7 @@ class DistributedDataParallel(Module):
             flat *= inv
             at = 0
             for t in ts:
-                t.data[...] = flat[at:at + t.size].reshape(t.shape)
+                t.array[...] = flat[at:at + t.size].reshape(t.shape)
                 t.mark_modified()
                 at += t.size
 

@@ -89,7 +89,7 @@ def _check_tensors(saved, model: Module, where: str) -> list[str]:
         if k not in saved:
             continue
         v = saved[k]
-        arr = v.data if isinstance(v, Tensor) else v
+        arr = v.array if isinstance(v, Tensor) else v
         if not (hasattr(arr, "shape") and hasattr(arr, "dtype")):
             problems.append(f"'{where}.{k}' is a {type(v).__name__}, not an array")
             continue

@@ -53,7 +53,7 @@ def nonfinite_state(model) -> tuple[str, float] | None:
     """``(name, value)`` of the first floating state-dict entry of ``model`` (parameters and buffers) holding a
     NaN or inf, or None when every entry is finite. One pass over the weights; on a GPU the per-entry checks
     are all queued before the first is read back."""
-    entries = [(k, t.data) for k, t in model.state_dict().items() if t.dtype.kind in "fc"]
+    entries = [(k, t.array) for k, t in model.state_dict().items() if t.dtype.kind in "fc"]
     flags = [backends.backend_of(a).xp.isfinite(a).all() for _, a in entries]
     for (name, a), ok in zip(entries, flags):
         if not bool(ok):

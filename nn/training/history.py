@@ -125,7 +125,7 @@ class EarlyStopping:
         if self._improved(value):
             self.best, self.best_epoch, self.wait = float(value), int(epoch), 0
             if self.restore_best_weights:
-                self.best_state = {k: t.data.copy() for k, t in model.state_dict().items()}
+                self.best_state = {k: t.array.copy() for k, t in model.state_dict().items()}
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -145,7 +145,7 @@ class EarlyStopping:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.wait, self.stopped = int(state["wait"]), bool(state["stopped"])
         best = state.get("best_state")
-        self.best_state = None if best is None else {k: (v.data if isinstance(v, Tensor) else v)
+        self.best_state = None if best is None else {k: (v.array if isinstance(v, Tensor) else v)
                                                      for k, v in best.items()}
 
     def __repr__(self) -> str:

@@ -60,7 +60,7 @@ def _split_batch(batch, device, float_dtype) -> tuple:
 
 def _correct(out: Tensor, y: Tensor, loss_fn) -> Any:
     """Number of correct predictions as a 0-d device array, or None when accuracy has no meaning here."""
-    o, t = out.data, y.data
+    o, t = out.array, y.array
     if t.dtype.kind in "iu" and o.ndim == t.ndim + 1 and o.shape[:-1] == t.shape:
         return (o.argmax(axis=-1) == t).sum()                     # class labels: argmax of the scores
     if isinstance(loss_fn, (BCEWithLogitsLoss, BCELoss)) and o.shape == t.shape:
@@ -71,7 +71,7 @@ def _correct(out: Tensor, y: Tensor, loss_fn) -> Any:
 
 def _loss_sum(loss: Tensor, n: int, loss_fn) -> Any:
     """The batch's summed loss as a float64 0-d device array (mean losses are scaled by the batch size)."""
-    v = loss.data.astype("float64")
+    v = loss.array.astype("float64")
     return v if getattr(loss_fn, "reduction", "mean") == "sum" else v * n
 
 
@@ -158,8 +158,8 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         x, y = _split_batch(batch, device, fdt)
         out = model(x)
         loss = loss_fn(out, y)
-        if each_step and not math.isfinite(loss.data):
-            raise DivergenceError(epoch, i, float(loss.data), steps=steps)
+        if each_step and not math.isfinite(loss.array):
+            raise DivergenceError(epoch, i, float(loss.array), steps=steps)
         optimizer.zero_grad()
         loss.backward()
         if sync is not None:
