@@ -12,6 +12,8 @@ from .loss import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .sorting import *  # noqa: F401,F403
 from . import arithmetic, unary, shape, reduction, linalg, nn_ops  # noqa: F401
 
 __all__ = (arithmetic.__all__ + unary.__all__ + shape.__all__ + reduction.__all__ + linalg.__all__
@@ -23,6 +25,8 @@ __all__ += loss.__all__  # noqa: F405
 __all__ += recurrent.__all__  # noqa: F405
 __all__ += conv.__all__  # noqa: F405
 __all__ += pool.__all__  # noqa: F405
+__all__ += indexing.__all__  # noqa: F405
+__all__ += sorting.__all__  # noqa: F405
 
 # NumPy's spellings and PyTorch's synonyms, from the op records (``@public(..., aliases=...)``)
 from ..spec import public_ops as _public_ops  # noqa: E402

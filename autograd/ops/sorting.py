@@ -1,0 +1,4 @@
+"""Sorting and selection ops (PyTorch's names and results)."""
+from __future__ import annotations
+
+__all__: list = []
