@@ -7,12 +7,25 @@ up 40 % of its training step. A kernel here does such an op in one pass (on the 
 forward 1.6 → 0.65 ms and backward 1.9 → 0.4 ms, col2im 2.0 → 0.8 ms, im2col 1.5 → 0.8 ms, Adam 0.8 → 0.4 ms).
 
 How it is built: :data:`SOURCE` is compiled once per machine into a shared library in a cache folder
-(``$XPGRAD_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/xpgrad`` or ``~/.cache/xpgrad``; a folder in the temporary
-directory when that cannot be written), named by a hash of the source, the compiler command and the CPU
+(``$XPGRAD_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/xpgrad`` or ``~/.cache/xpgrad``; ``<tmp>/xpgrad-<uid>`` when
+that cannot be created or written), named by a hash of the source, the compiler command and the CPU
 (``-march=native`` code runs only on the CPU it was made for). The compiler is ``$CC`` or ``cc``; without
 one, when compiling fails, or with ``XPGRAD_CPU_KERNELS=0``, nothing is compiled and the NumPy formulas
 (``backends.fused.ArrayFused``) run; :func:`status` says which. Flags keep IEEE arithmetic: no fast-math,
 no contraction of a·b + c into one rounding (``-ffp-contract=off``).
+
+The cache is trusted only as far as it is the user's own, since loading a library runs its code (its
+constructors run at ``dlopen``) and the file name is predictable. Folders it creates get mode 0700 whatever
+the umask; the cache folder must be a real directory (not a symlink), owned by this uid and writable by no
+one else, or it is refused and the library is built in a fresh private ``mkdtemp`` folder, not kept between
+processes (the folder's parents are trusted, as for ``~/.bashrc``). Files are compiled into a private
+temporary file and moved into place with ``os.replace``, mode 0600 (``dlopen`` needs no execute bit), so
+processes compiling at once each see whole files. A sidecar ``cpu_kernels_<key>.sha256`` records the
+library's SHA-256 and size; a cached library is opened without following symlinks, must be a regular file of
+ours that no one else can write, and must match its sidecar before it is loaded, through the descriptor that
+was hashed: a truncated file never reaches ``dlopen`` (which would die of SIGBUS on one, or reject a stub
+forever). A file that fails a check or does not load is deleted and compiled again, once; when that fails too
+the NumPy formulas run. :func:`status` gives every refusal and its reason.
 
 Each kernel gives bit for bit the result of the NumPy formula it replaces (tests/test_cpu_kernels.py holds
 them to it): the same float operations in the same order, products with 0/1 where the formula multiplies by
@@ -25,7 +38,10 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import shlex
+import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -211,41 +227,241 @@ def _cache_dir() -> str:
     return root
 
 
-def _compile():
-    """The loaded library, compiling it into the cache folder unless it is there already."""
+_FORMAT = "2"           # in the key: the library is built from stdin (reproducibly) and has a sidecar
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600      # dlopen maps the file for reading; it needs no execute bit
+_OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class _Untrusted(Exception):
+    """A cached file that must not be loaded (and is deleted)."""
+
+
+def _build_command():
+    """(compiler, flags, key): the library's name in the cache is ``cpu_kernels_<key>.so``."""
     cc = shlex.split(os.environ.get("CC") or "cc")
     flags = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c99", "-ffp-contract=off", "-fno-math-errno"]
-    key = hashlib.sha256("\0".join([SOURCE, " ".join(cc + flags), _cpu_id()]).encode()).hexdigest()[:16]
-    folder = _cache_dir()
-    try:
-        os.makedirs(folder, exist_ok=True)
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(folder)
-    except OSError:                     # an unwritable home: a folder of this user's in the temporary directory
-        folder = os.path.join(tempfile.gettempdir(), f"xpgrad-{os.getuid() if hasattr(os, 'getuid') else 0}")
-        os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"cpu_kernels_{key}.so")
-    if not os.path.exists(path):
-        fd, src = tempfile.mkstemp(suffix=".c", dir=folder)
-        tmp = src[:-2] + ".so"
+    key = hashlib.sha256("\0".join([_FORMAT, SOURCE, " ".join(cc + flags), _cpu_id()]).encode()).hexdigest()[:16]
+    return cc, flags, key
+
+
+def _unsafe(st, kind: str, check_mode: bool = True):
+    """Why the object that ``os.lstat`` result ``st`` describes is not this user's alone, or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink"
+    if kind == "folder" and not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if kind == "file" and not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if os.name != "posix":
+        return None
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not {os.geteuid()}"
+    writable = st.st_mode & 0o022 if check_mode else 0
+    if writable:
+        who = {0o020: "group", 0o002: "world", 0o022: "group- and world"}[writable]
+        return f"{who}-writable (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def _make_private_dirs(path: str) -> None:
+    """Create the missing folders of ``path``, each 0700 whatever the umask. Folders that exist are left as
+    they are: :func:`_folder` judges the last one."""
+    missing, p = [], os.path.abspath(path)
+    while not os.path.lexists(p):
+        missing.append(p)
+        if os.path.dirname(p) == p:
+            break
+        p = os.path.dirname(p)
+    for d in reversed(missing):
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(SOURCE)
-            done = subprocess.run(cc + flags + ["-o", tmp, src], capture_output=True, text=True, timeout=120)
-            if done.returncode != 0:
-                raise RuntimeError(f"{' '.join(cc)} failed: {done.stderr.strip()[:500]}")
-            os.replace(tmp, path)        # atomic: a process compiling at the same time finds a whole file
-        finally:
-            for p in (src, tmp):
-                if os.path.exists(p):
-                    os.remove(p)
-    lib = ctypes.CDLL(path)               # ctypes releases the GIL during each call
-    for name, args in _SIGNATURES.items():
-        for suffix, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-            fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes = args + ([scalar] * 8 + [ctypes.c_long] * 2 if name == "adam" else [])
-            fn.restype = None
-    return lib, path
+            os.mkdir(d, _DIR_MODE)
+        except FileExistsError:         # made by another process meanwhile: judged like any other folder
+            continue
+        os.chmod(d, _DIR_MODE)
+
+
+def _folder(notes: list):
+    """(folder, private): the checked cache folder, or a fresh private one (``private``: to be removed after
+    loading) when the cache folder is refused. Each folder passed over is noted with the reason."""
+    uid = os.geteuid() if hasattr(os, "geteuid") else 0
+    for folder in dict.fromkeys([_cache_dir(), os.path.join(tempfile.gettempdir(), f"xpgrad-{uid}")]):
+        try:
+            _make_private_dirs(folder)
+            problem = _unsafe(os.lstat(folder), "folder")
+        except OSError as e:            # e.g. an unwritable home: try the next folder
+            notes.append(f"cannot use cache folder {folder}: {e.strerror or e}")
+            continue
+        if problem:                     # someone else's or tampered with: no shared folder at all
+            notes.append(f"refused cache folder {folder}: {problem}")
+            break
+        if not os.access(folder, os.W_OK | os.X_OK):
+            notes.append(f"cannot use cache folder {folder}: not writable")
+            continue
+        return folder, False
+    try:
+        private = tempfile.mkdtemp(prefix="xpgrad-")
+        os.chmod(private, _DIR_MODE)    # mkdtemp's 0700 less the umask's bits
+    except OSError as e:
+        raise RuntimeError(f"no private folder either: {e}") from e
+    notes.append(f"using private {private}, not kept between processes")
+    return private, True
+
+
+def _open_checked(path: str, fix_mode=None):
+    """(fd, fstat) of ``path`` opened without following a symlink, once it is a regular file of ours that no
+    one else can write (``fix_mode``: set that mode on the open file instead of judging the mode)."""
+    st = os.lstat(path)
+    problem = _unsafe(st, "file", check_mode=fix_mode is None)
+    if problem:
+        raise _Untrusted(f"{os.path.basename(path)} is {problem}")
+    fd = os.open(path, _OPEN)
+    try:
+        fst = os.fstat(fd)
+        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+            raise _Untrusted(f"{os.path.basename(path)} was replaced while being opened")
+        if fix_mode is not None:
+            os.fchmod(fd, fix_mode)
+        return fd, fst
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _digest(fd: int):
+    """(size, SHA-256 hex) of the open file's contents."""
+    h, n = hashlib.sha256(), 0
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 20):
+        h.update(chunk)
+        n += len(chunk)
+    return n, h.hexdigest()
+
+
+def _read_sidecar(path: str):
+    """(size, SHA-256 hex) recorded in sidecar ``path`` ("<sha256 hex> <size>")."""
+    try:
+        fd, _ = _open_checked(path)
+    except FileNotFoundError:
+        raise _Untrusted("no sidecar") from None
+    try:
+        text = os.read(fd, 256).decode("ascii", "replace")
+    finally:
+        os.close(fd)
+    m = re.fullmatch(r"([0-9a-f]{64}) (\d{1,12})\n?", text)
+    if not m:
+        raise _Untrusted("invalid sidecar")
+    return int(m[2]), m[1]
+
+
+def _write_atomic(folder: str, path: str, data: bytes) -> None:
+    """Write ``path`` through a private temporary file in ``folder`` (0600) moved into place."""
+    fd, tmp = tempfile.mkstemp(prefix=".cpu_kernels_", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _FILE_MODE)
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(*paths) -> None:
+    for p in paths:
+        try:
+            os.unlink(p)                # a symlink itself, never its target
+        except OSError:
+            pass
+
+
+def _load(fd: int, path: str):
+    """``ctypes.CDLL`` of the checked open file: through /proc/self/fd where there is one, so that the inode
+    loaded is the one hashed even if the name is replaced meanwhile; else through ``path``."""
+    proc = f"/proc/self/fd/{fd}"
+    proc = proc if os.path.exists(proc) else path
+    try:
+        lib = ctypes.CDLL(proc)         # ctypes releases the GIL during each call
+        for name, args in _SIGNATURES.items():
+            for suffix, scalar in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+                fn = getattr(lib, f"{name}_{suffix}")
+                fn.argtypes = args + ([scalar] * 8 + [ctypes.c_long] * 2 if name == "adam" else [])
+                fn.restype = None
+    except (OSError, AttributeError) as e:
+        raise type(e)(str(e).replace(proc, path)) from None     # the file's name, not its descriptor's
+    return lib
+
+
+def _cached(so: str, side: str):
+    """The cached library ``so`` when its sidecar ``side`` vouches for it, None when there is none; raises
+    _Untrusted (fails a check) or OSError/AttributeError (does not load) otherwise."""
+    try:
+        fd, st = _open_checked(so)
+    except FileNotFoundError:
+        return None
+    try:
+        size, digest = _read_sidecar(side)
+        if st.st_size != size:
+            raise _Untrusted(f"size {st.st_size}, sidecar says {size}")
+        if _digest(fd) != (size, digest):
+            raise _Untrusted("SHA-256 differs from the sidecar's")
+        return _load(fd, so)                # only now: a file that does not match never reaches dlopen
+    finally:
+        os.close(fd)
+
+
+def _build(cc, flags, folder: str, so: str, side: str) -> int:
+    """Compile into a private temporary file in ``folder``, write the sidecar, move both into place (sidecar
+    first; each atomically); returns an open descriptor of the new library for :func:`_load`."""
+    fd, tmp = tempfile.mkstemp(prefix=".cpu_kernels_", suffix=".tmp", dir=folder)    # 0600, reserves the name
+    os.close(fd)
+    fd = None
+    try:
+        # the source from stdin: no temporary file name in the symbols, so every compile gives the same bytes
+        done = subprocess.run(cc + flags + ["-x", "c", "-", "-o", tmp], input=SOURCE, capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cc)} failed: {done.stderr.strip()[:500]}")
+        # the linker may have made the file anew with the umask's mode (the folder keeps it private meanwhile)
+        fd, _ = _open_checked(tmp, fix_mode=_FILE_MODE)
+        size, digest = _digest(fd)
+        _write_atomic(folder, side, f"{digest} {size}\n".encode())
+        os.replace(tmp, so)
+        return fd
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        _remove(tmp)
+        raise
+
+
+def _compile(notes: list):
+    """(library, path): the checked cached library, else a new one compiled into the cache folder. ``notes``
+    gets every folder or file refused, with the reason."""
+    cc, flags, key = _build_command()
+    folder, private = _folder(notes)
+    so = os.path.join(folder, f"cpu_kernels_{key}.so")
+    side = so[:-3] + ".sha256"
+    try:
+        try:
+            lib = _cached(so, side)
+        except (_Untrusted, OSError, AttributeError) as e:
+            notes.append(f"discarded cached {os.path.basename(so)}: {e}")
+            _remove(so, side)
+            lib = None
+        if lib is None:
+            fd = _build(cc, flags, folder, so, side)
+            try:
+                lib = _load(fd, so)
+            except (OSError, AttributeError) as e:
+                _remove(so, side)
+                raise RuntimeError(f"the compiled library does not load: {e}") from e
+            finally:
+                os.close(fd)
+    finally:
+        if private:                     # loaded (or failed): nothing of it is kept
+            shutil.rmtree(folder, ignore_errors=True)
+    return lib, so
 
 
 def library():
@@ -257,11 +473,14 @@ def library():
                 if os.environ.get("XPGRAD_CPU_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
                     _state.update(lib=None, status="off (XPGRAD_CPU_KERNELS=0): NumPy formulas")
                 else:
+                    notes = []
                     try:
-                        lib, path = _compile()
+                        lib, path = _compile(notes)
                         _state.update(lib=lib, status=f"compiled: {path}")
-                    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as e:
+                    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError, _Untrusted) as e:
                         _state.update(lib=None, status=f"unavailable ({type(e).__name__}: {e}); NumPy formulas")
+                    if notes:
+                        _state["status"] += f" ({'; '.join(notes)})"
     return _state["lib"]
 
 
