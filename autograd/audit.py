@@ -57,7 +57,7 @@ def _as64(v):
 def _loss_value(model, loss_fn, x, y) -> Tensor:
     out = model(x)
     loss = loss_fn(out) if y is None else loss_fn(out, y)
-    if not isinstance(loss, Tensor) or loss.size != 1:
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise TypeError(f"audit: loss_fn must return a one-element Tensor, got {type(loss).__name__} "
                         f"of shape {getattr(loss, 'shape', None)}")
     return loss

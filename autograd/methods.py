@@ -33,9 +33,8 @@ def backward(self, gradient=None, retain_graph=None, create_graph: bool = False)
 
 DERIVED = {
     "backward": backward,
-    "T": property(lambda self: ops.transpose(self), doc="The transpose (axes reversed)."),
-    "double": lambda self: ops.astype(self, "float64"),
-    "float": lambda self: ops.astype(self, "float32"),
+    "T": property(lambda self: ops.permute(self, *reversed(range(self.ndim))), doc="The dims reversed."),
+    "mT": property(lambda self: ops.transpose(self, -2, -1), doc="The last two dims swapped (batched matrices)."),
     "cpu": lambda self: self.to("cpu"),
     "cuda": lambda self, index=0: self.to(f"cuda:{index}"),
     "__pos__": lambda self: self,

@@ -109,6 +109,7 @@ class Tensor:
     _version = 0        # bumped by every in-place change
     _hooks = None
     _retain = False
+    _strided = False    # a permuted/expanded view made by the user (see ops.shape.view)
     __array_priority__ = 1000
     __array_ufunc__ = None   # NumPy defers binary operators to Tensor's reflected methods
 
@@ -166,9 +167,38 @@ class Tensor:
     def ndim(self) -> int:
         return self.array.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None):
+        """The shape (a tuple), or the size of dim ``dim`` (PyTorch's ``size``; :meth:`numel` counts elements)."""
+        if dim is None:
+            return self.array.shape
+        n = self.array.ndim
+        if not -max(n, 1) <= dim < max(n, 1) or isinstance(dim, bool):
+            from .errors import AxisError
+            raise AxisError(f"size: dim {dim} is out of range for a tensor of shape {self.shape}")
+        return self.array.shape[dim] if n else 1
+
+    def numel(self) -> int:
+        """The number of elements."""
         return self.array.size
+
+    nelement = numel
+
+    def dim(self) -> int:
+        """The number of dims (``ndim``)."""
+        return self.array.ndim
+
+    ndimension = dim
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.array.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self.array.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        """False for the strided views that ``view`` refuses (after transpose, permute or expand)."""
+        return not self._strided
 
     @property
     def device(self) -> Backend:

@@ -210,7 +210,7 @@ def check_forward(spec: OpSpec, arrs, kwargs, device: str = "cpu") -> None:
         np.testing.assert_allclose(o.numpy(), e, rtol=2e-3, atol=2e-3, err_msg=f"{name} (float32)")
         if spec.check_dtype:
             assert o.dtype == np.float32, f"{name}: float32 inputs gave {o.dtype}"
-    live = [o for o in outs32 if o.requires_grad and o.size]
+    live = [o for o in outs32 if o.requires_grad and o.numel()]
     if live:
         gys = [np.ones(o.shape, np.float32) for o in live]
         backward(live, [tensor(g, device=device) for g in gys])

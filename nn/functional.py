@@ -159,7 +159,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, expected ({c},) for input of shape "
                              f"{input.shape}")
     if training or running_mean is None or running_var is None:
-        n = input.size // c if c else 0
+        n = input.numel() // c if c else 0
         if training and n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                              f"shape {input.shape}")
@@ -220,8 +220,8 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: class indices must be integers, got dtype {t.dtype}")
     if num_classes < 0:
-        num_classes = int(t.array.max()) + 1 if t.size else 0
-    if t.size and bool(((t.array < 0) | (t.array >= num_classes)).any()):
+        num_classes = int(t.array.max()) + 1 if t.numel() else 0
+    if t.numel() and bool(((t.array < 0) | (t.array >= num_classes)).any()):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes - 1}]")
     eye = t.xp.eye(num_classes, dtype="int64")
     return ag.as_tensor(eye[t.array], device=t.device)
@@ -303,7 +303,7 @@ def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, re
     if t.shape != (x.shape[0],) + x.shape[2:]:
         raise ValueError(f"{op}: target shape {t.shape} does not match input shape {input.shape}")
     if x.ndim > 2:
-        x = ag.reshape(ag.transpose(x, *((0,) + tuple(range(2, x.ndim)) + (1,))), (-1, c))
+        x = ag.reshape(ag.permute(x, *((0,) + tuple(range(2, x.ndim)) + (1,))), (-1, c))
     y = x.device.asarray(t.array).reshape(-1)
     valid = y != ignore_index
     if y.size and bool((valid & ((y < 0) | (y >= c))).any()):

@@ -140,8 +140,8 @@ class Inception(Module):
         self.out_channels = c1 + c2[1] + c3[1] + c4
 
     def forward(self, x):
-        from autograd import concat
-        return concat([self.p1(x), self.p2(x), self.p3(x), self.p4(x)], axis=1)
+        from autograd import cat
+        return cat([self.p1(x), self.p2(x), self.p3(x), self.p4(x)], dim=1)
 
 
 def googlenet(in_channels: int = 1, num_classes: int = 10) -> Sequential:

@@ -32,8 +32,8 @@ def _step(mode: str, gi: Tensor, h: Tensor, c, w_hh_t: Tensor, b_hh):
         gh = h @ w_hh_t
         if b_hh is not None:
             gh = gh + b_hh
-        i_r, i_z, i_n = ag.split(gi, 3, axis=-1)
-        h_r, h_z, h_n = ag.split(gh, 3, axis=-1)
+        i_r, i_z, i_n = ag.chunk(gi, 3, dim=-1)
+        h_r, h_z, h_n = ag.chunk(gh, 3, dim=-1)
         r = (i_r + h_r).sigmoid()
         z = (i_z + h_z).sigmoid()
         n = (i_n + r * h_n).tanh()
@@ -43,7 +43,7 @@ def _step(mode: str, gi: Tensor, h: Tensor, c, w_hh_t: Tensor, b_hh):
         return pre.tanh(), None
     if mode == "RNN_RELU":
         return pre.relu(), None
-    i, f, g, o = ag.split(pre, 4, axis=-1)
+    i, f, g, o = ag.chunk(pre, 4, dim=-1)
     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c.tanh(), c
 
@@ -117,7 +117,7 @@ class RNNBase(Module):
         if unbatched:
             x = x.unsqueeze(1)
         elif self.batch_first:
-            x = x.transpose(1, 0, 2)
+            x = x.transpose(0, 1)
         N = x.shape[1]
         lstm = self.mode == "LSTM"
         if lstm:
@@ -134,13 +134,13 @@ class RNNBase(Module):
             x, h, c = self._layer(k, x, h0[k:k + 1], c0[k:k + 1] if lstm else None)
             h_n.append(h)
             c_n.append(c)
-        h_n = ag.concat(h_n, axis=0)
+        h_n = ag.cat(h_n, dim=0)
         if unbatched:
             x, h_n = x.squeeze(1), h_n.squeeze(1)
         elif self.batch_first:
-            x = x.transpose(1, 0, 2)
+            x = x.transpose(0, 1)
         if lstm:
-            c_n = ag.concat(c_n, axis=0)
+            c_n = ag.cat(c_n, dim=0)
             return x, (h_n, c_n.squeeze(1) if unbatched else c_n)
         return x, h_n
 
@@ -155,13 +155,13 @@ class RNNBase(Module):
         if self.mode in ("RNN_TANH", "RNN_RELU"):   # the fused time loop (autograd/ops/recurrent.py)
             out = ag.rnn_layer(gates, h[0], w_hh, "tanh" if self.mode == "RNN_TANH" else "relu")
             return out, out[-1:], None
-        steps = ag.split(gates, x.shape[0], axis=0) if x.shape[0] > 1 else [gates]
+        steps = ag.split(gates, 1, dim=0) if x.shape[0] > 1 else [gates]
         w_hh_t = w_hh.T
         outs = []
         for gi in steps:                            # each gi is (1, N, G·H): no reshape needed
             h, c = _step(self.mode, gi, h, c, w_hh_t, b_hh)
             outs.append(h)
-        return ag.concat(outs, axis=0), h, c
+        return ag.cat(outs, dim=0), h, c
 
 
 class RNN(RNNBase):

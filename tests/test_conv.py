@@ -293,8 +293,8 @@ def test_max_pool_ties_route_the_gradient_to_exactly_one_element():
     x2 = _t(np.zeros((1, 1, 5, 5)))                                 # overlapping windows, padding
     y = F.max_pool2d(x2, 3, stride=1, padding=1)
     y.sum().backward()
-    assert x2.grad.numpy().sum() == y.size
-    assert set(np.unique(x2.grad.numpy())) <= set(range(y.size + 1))
+    assert x2.grad.numpy().sum() == y.numel()
+    assert set(np.unique(x2.grad.numpy())) <= set(range(y.numel() + 1))
 
 
 def test_global_average_pooling_is_the_spatial_mean():

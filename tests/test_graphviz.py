@@ -52,7 +52,7 @@ def test_shared_subgraph_is_drawn_once_and_module_names_are_used():
 
 def test_freed_graph_says_so_and_multi_output_ports():
     x = ag.randn(6, requires_grad=True)
-    a, b = ag.split(x, 2)
+    a, b = ag.chunk(x, 2)
     y = (a * b).sum()
     assert "#0" in ag.to_dot(y) and "#1" in ag.to_dot(y)
     y.backward()

@@ -10,7 +10,7 @@ from nn import models
 
 
 def _count(m) -> int:
-    return sum(p.size for p in m.parameters())
+    return sum(p.numel() for p in m.parameters())
 
 
 def test_lenet5_parameter_count_and_shape():

@@ -80,7 +80,9 @@ def test_every_public_name_comes_from_its_record():
     for rec in ag.public_ops().values():
         if rec.export:
             assert getattr(ag, rec.name) is rec.func, rec.name
-        for m in rec.methods + rec.operators:
+            for alias in rec.aliases:
+                assert getattr(ag, alias) is rec.func, f"ag.{alias} is not {rec.name}"
+        for m in rec.methods + (rec.aliases if rec.methods else ()) + rec.operators:
             assert getattr(ag.Tensor, m) is rec.func, f"Tensor.{m} is not {rec.name}"
         for m in rec.roperators:
             np.testing.assert_array_equal(getattr(x, m)(y).numpy(), rec.func(y, x).numpy(), err_msg=m)

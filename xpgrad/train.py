@@ -98,7 +98,7 @@ def load_arrays(dataset: str, split: str, root=None, limit: int | None = None, d
 
 
 def count_parameters(model) -> int:
-    return int(sum(p.size for p in model.parameters()))
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def parse_args(argv=None) -> argparse.Namespace:

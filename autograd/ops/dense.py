@@ -7,7 +7,7 @@ from ..tensor import Tensor
 from ._util import const
 from .linalg import matmul
 from .reduction import sum as _sum
-from .shape import reshape, transpose
+from .shape import reshape, t
 
 __all__ = ["linear"]
 
@@ -54,7 +54,7 @@ class Linear(Function):
         if w._rg or (len(self.inputs) == 3 and self.inputs[2]._rg):
             g2 = gy if gy.ndim == 2 else reshape(gy, (-1, n_out))      # batch axes flattened into rows
             if w._rg:
-                gw = matmul(transpose(g2), x if x.ndim == 2 else reshape(x, (-1, n_in)))
+                gw = matmul(t(g2), x if x.ndim == 2 else reshape(x, (-1, n_in)))
             if len(self.inputs) == 3 and self.inputs[2]._rg:
                 gb = _sum(g2, axis=0)
         return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)

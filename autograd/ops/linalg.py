@@ -19,9 +19,7 @@ def _matmul_sample(d):
 
 def _mT(x: Tensor) -> Tensor:
     """Swap the last two axes."""
-    axes = list(range(x.ndim))
-    axes[-1], axes[-2] = axes[-2], axes[-1]
-    return transpose(x, *axes)
+    return transpose(x, -2, -1)
 
 
 class MatMul(Function):

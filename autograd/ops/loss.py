@@ -14,7 +14,7 @@ from .activation import softplus
 from .nn_ops import log_softmax
 from .reduction import mean as _mean
 from .reduction import sum as _sum
-from .shape import broadcast_to, reshape, transpose, unsqueeze
+from .shape import broadcast_to, permute, reshape, unsqueeze
 from .unary import exp, log
 
 __all__ = ["softmax_cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -258,7 +258,7 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
     x2 = logits
     if moved:   # (N, C, d1, ...) -> (N·d1·..., C)
         perm = (0,) + tuple(range(2, logits.ndim)) + (1,)
-        x2 = reshape(transpose(logits, *perm), (-1, c))
+        x2 = reshape(permute(logits, *perm), (-1, c))
     # the reduction happens inside the node: 'sum' scales the summed rows by 1, 'mean' by 1 / (number of rows),
     # or for class indices by 1 / (summed weights of the counted, non-ignored labels), as PyTorch's nll_loss
     scale = denom = None
@@ -278,7 +278,7 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
     else:
         if probs.dtype != logits.dtype:
             probs = probs.astype(logits.dtype)
-        t2 = reshape(transpose(probs, *perm), (-1, c)) if moved else probs
+        t2 = reshape(permute(probs, *perm), (-1, c)) if moved else probs
         loss = SoftmaxCrossEntropy.apply(x2, t2, **attrs)
     if reduction == "none":
         return reshape(loss, ()) if single else reshape(loss, label_shape)

@@ -17,7 +17,7 @@ from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import const
 from .linalg import matmul
-from .shape import concat, reshape, split, transpose
+from .shape import cat, reshape, split, transpose
 
 __all__ = ["rnn_layer"]
 
@@ -66,19 +66,19 @@ class RNNLayer(Function):
             dphi = 1.0 - hs * hs                          # tanh' = 1 − H²
         else:
             dphi = const((hs.array > 0).astype(hs.dtype), hs)   # relu' = [H > 0]
-        gs = split(g, T, axis=0) if T > 1 else [g]
-        ds = split(dphi, T, axis=0) if T > 1 else [dphi]
+        gs = split(g, 1, dim=0) if T > 1 else [g]
+        ds = split(dphi, 1, dim=0) if T > 1 else [dphi]
         dh = None
         dz = [None] * T
         for t in range(T - 1, -1, -1):
             d = gs[t] if dh is None else gs[t] + dh
             dz[t] = d = d * ds[t]
             dh = matmul(d, w)
-        dA = concat(dz, axis=0) if T > 1 else dz[0]
+        dA = cat(dz, dim=0) if T > 1 else dz[0]
         # dW = Σ_t dZ_tᵀ H_{t−1}: the first step pairs with h0, the rest with H[:-1], in one product each
-        dW = matmul(transpose(reshape(dz[0], (N, Hn))), h0)
+        dW = matmul(transpose(reshape(dz[0], (N, Hn)), 0, 1), h0)
         if T > 1:
-            dW = dW + matmul(transpose(reshape(dA[1:], ((T - 1) * N, Hn))), reshape(hs[:-1], ((T - 1) * N, Hn)))
+            dW = dW + matmul(transpose(reshape(dA[1:], ((T - 1) * N, Hn)), 0, 1), reshape(hs[:-1], ((T - 1) * N, Hn)))
         return dA, reshape(dh, (N, Hn)), dW
 
 

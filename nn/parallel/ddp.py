@@ -64,7 +64,7 @@ class _Bucket:
         self.offsets, n = [], 0
         for p in params:
             self.offsets.append(n)
-            n += p.size
+            n += p.numel()
         self.numel = n
         self.xp = params[0].xp
         self.dtype = params[0].dtype
@@ -73,7 +73,7 @@ class _Bucket:
         self.handle = None
 
     def slot(self, i: int):
-        return self.flat[self.offsets[i]:self.offsets[i] + self.params[i].size]
+        return self.flat[self.offsets[i]:self.offsets[i] + self.params[i].numel()]
 
     def nbytes(self) -> int:
         return (self.numel + len(self.params)) * self.dtype.itemsize
@@ -140,11 +140,11 @@ class DistributedDataParallel(Module):
         buckets, current, size, key = [], [], 0, None
         for p in reversed(self._params):
             k = (p.device.name, str(p.dtype))
-            if current and (k != key or size + p.size * p.dtype.itemsize > cap):
+            if current and (k != key or size + p.numel() * p.dtype.itemsize > cap):
                 buckets.append(_Bucket(len(buckets), current))
                 current, size = [], 0
             current.append(p)
-            size += p.size * p.dtype.itemsize
+            size += p.numel() * p.dtype.itemsize
             key = k
         if current:
             buckets.append(_Bucket(len(buckets), current))
@@ -303,9 +303,9 @@ class DistributedDataParallel(Module):
             flat *= inv
             at = 0
             for t in ts:
-                t.array[...] = flat[at:at + t.size].reshape(t.shape)
+                t.array[...] = flat[at:at + t.numel()].reshape(t.shape)
                 t.mark_modified()
-                at += t.size
+                at += t.numel()
 
     # --- the rest ---------------------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -68,7 +68,7 @@ def _worker(args) -> dict:
                 dev.synchronize()
                 ts.append(time.perf_counter() - t0)
             comm_times[n] = statistics.median(ts[1:])
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     return {"ranks": comm.size, "device": dev.name, "transport": comm.name, "step_s": statistics.median(times), "step_s_all": times,
             "batch_per_rank": args.batch_size, "parameters": int(n_params),
             "buckets": len(model.bucket_sizes), "allreduce_s": comm_times}
