@@ -10,6 +10,7 @@ from ..function import Function
 from ..spec import OpSpec, public
 from ..tensor import Tensor
 from ._util import as_tensor, const
+from .arithmetic import where
 from .unary import LeakyReLUGrad, exp, sigmoid
 
 __all__ = ["leaky_relu", "prelu", "elu", "silu", "softplus"]
@@ -50,7 +51,8 @@ class PReLU(Function):
 
 
 class ELU(Function):
-    """f = x if x > 0 else α(eˣ - 1);  df/dx = 1 if x > 0 else α eˣ."""
+    """f = x if x > 0 else α(eˣ - 1);  df/dx = α eˣ where x <= 0, else 1 (PyTorch's test: NaN and +inf take the
+    linear branch, gradient 1)."""
     spec = OpSpec(ref=lambda np, x, alpha: np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1)),
                   call=lambda x, **kw: elu(x, **kw), avoid=(0.0,),
                   kwargs=lambda d, shapes: {"alpha": d.choice([1.0, 0.5, 2.0])})
@@ -62,10 +64,10 @@ class ELU(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        pos = x.array > 0
-        neg = const((~pos).astype(gy.dtype), gy)
-        # exp(x·[x <= 0]) never overflows and stays differentiable for double backward
-        return gy * (const(pos.astype(gy.dtype), gy) + exp(x * neg) * (neg * self.alpha))
+        neg = const(x.array <= 0, gy)
+        # exp only of the x <= 0 values (never overflows, no inf·0 at +inf) and still differentiable for double
+        # backward; the branches are selected, so NaN and +inf get the linear branch's gy
+        return where(neg, gy * exp(where(neg, x, 0.0)) * self.alpha, gy)
 
 
 class SiLU(Function):
