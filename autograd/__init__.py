@@ -45,3 +45,15 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "
            "empty", "empty_like", "eye", "linspace", "logspace", "randint", "randint_like", "randperm", "normal",
            "is_tensor", "is_floating_point", "numel", "cuda", "int8", "uint8", "int16", "half", "double", "short",
            "long", "float", "int", "bool"] + ops.__all__
+
+# The one-line port, ``import autograd as torch``: ``torch.nn``, ``torch.optim`` and ``torch.utils.data`` name the
+# ``nn`` package and its parts. They are aliases resolved on first use (PEP 562), so importing autograd never
+# imports nn, and nothing in autograd depends on the package above it.
+_TORCH_ALIASES = {"nn": "nn", "optim": "nn.optim", "utils": "nn._torch_utils"}
+
+
+def __getattr__(name: str):
+    if name in _TORCH_ALIASES:
+        import importlib
+        return importlib.import_module(_TORCH_ALIASES[name])
+    raise AttributeError(f"module 'autograd' has no attribute {name!r}")

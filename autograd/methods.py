@@ -6,7 +6,7 @@ The table is the public-op records (``@public(..., method=..., operators=...)`` 
 """
 from __future__ import annotations
 
-from . import ops
+from . import factories, ops
 from .engine import backward as _backward
 from .spec import public_ops
 from .tensor import Tensor
@@ -31,10 +31,25 @@ def backward(self, gradient=None, retain_graph=None, create_graph: bool = False)
     _backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
 
 
+def _new(make):
+    """A ``new_*`` method: ``make`` with this tensor's dtype and device unless given (PyTorch's ``new_zeros``...)."""
+    def method(self, *args, dtype=None, device=None, requires_grad: bool = False, **kwargs):
+        return make(*args, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad, **kwargs)
+    method.__name__ = f"new_{make.__name__}"
+    method.__doc__ = f"``{make.__name__}(...)`` with this tensor's dtype and device unless given."
+    return method
+
+
 DERIVED = {
     "backward": backward,
     "T": property(lambda self: ops.permute(self, *reversed(range(self.ndim))), doc="The dims reversed."),
     "mT": property(lambda self: ops.transpose(self, -2, -1), doc="The last two dims swapped (batched matrices)."),
+    "new_zeros": _new(factories.zeros),
+    "new_ones": _new(factories.ones),
+    "new_empty": _new(factories.empty),
+    "new_full": _new(factories.full),
+    "new_tensor": _new(factories.tensor),
     "cpu": lambda self: self.to("cpu"),
     "cuda": lambda self, index=0: self.to(f"cuda:{index}"),
     "__pos__": lambda self: self,

@@ -416,29 +416,8 @@ class Tensor:
     def __itruediv__(self, other):
         return self._iop("/=", other)
 
-    # comparisons give boolean tensors outside the graph
-    def _compare(self, other, name):
-        o = other.array if isinstance(other, Tensor) else other
-        return _make(getattr(self.xp, name)(self.array, o), self._backend, False)
-
-    def __lt__(self, other):
-        return self._compare(other, "less")
-
-    def __le__(self, other):
-        return self._compare(other, "less_equal")
-
-    def __gt__(self, other):
-        return self._compare(other, "greater")
-
-    def __ge__(self, other):
-        return self._compare(other, "greater_equal")
-
-    def __eq__(self, other):
-        return self._compare(other, "equal")
-
-    def __ne__(self, other):
-        return self._compare(other, "not_equal")
-
+    # Comparison operators (==, <, ...) come from the op records (autograd/ops/arithmetic.py) like the others;
+    # defining __eq__ there would make Tensor unhashable, so keep identity hashing here.
     __hash__ = object.__hash__
 
     # Operators (+, @, [], ...) and op methods (exp, sum, reshape, to, backward, ...) are attached by

@@ -202,25 +202,25 @@ def _():
 @case("sum-axis", IndexError, r"sum: axis 2 is out of range for a tensor of rank 2")
 def _():
     x = _t(2, 3)
-    return lambda: x.sum(axis=2), [x]
+    return lambda: x.sum(dim=2), [x]
 
 
 @case("mean-axis", IndexError, r"mean: axis -3 is out of range for a tensor of rank 2")
 def _():
     x = _t(2, 3)
-    return lambda: x.mean(axis=-3), [x]
+    return lambda: x.mean(dim=-3), [x]
 
 
 @case("var-axis", IndexError, r"var: axis 5 is out of range for a tensor of rank 1")
 def _():
     x = _t(4)
-    return lambda: ag.var(x, axis=5), [x]
+    return lambda: ag.var(x, dim=5), [x]
 
 
 @case("max-axis", ag.AxisError, r"Max: max: axis 3 is out of range for a tensor of rank 2")
 def _():
     x = _t(2, 3)
-    return lambda: x.max(axis=3), [x]
+    return lambda: x.max(dim=3), [x]
 
 
 @case("softmax-int", TypeError, r"softmax: expected a floating-point tensor, got dtype int64 \(shape \(2, 3\)\)")
@@ -267,7 +267,7 @@ def _():
 @case("concat-shapes", ValueError, r"Concat: .*dimension 1.*size 3.*size 4.*input shapes \[\(2, 3\), \(2, 4\)\]")
 def _():
     x, y = _t(2, 3), _t(2, 4, seed=1)
-    return lambda: ag.concat([x, y], axis=0), [x, y]
+    return lambda: ag.concat([x, y], dim=0), [x, y]
 
 
 @case("stack-shapes", ValueError, r"stack: all tensors must have the same shape, got \[\(2,\), \(3,\)\]")

@@ -28,7 +28,7 @@ def test_numpy_and_cupy_are_imported_only_in_backends():
 
 def test_design_example():
     x = ag.tensor([[1., 2.], [3., 4.]], requires_grad=True)
-    y = (x @ x.T).exp().sum(axis=1, keepdims=True).mean()
+    y = (x @ x.T).exp().sum(dim=1, keepdim=True).mean()
     y.backward()
     xv = np.array([[1., 2.], [3., 4.]])
     e = np.exp(xv @ xv.T)
@@ -203,7 +203,7 @@ def test_bad_input_errors_name_op_and_shapes():
     with pytest.raises(ValueError, match=r"Reshape.*\(2, 3\)"):
         a.reshape(4)
     with pytest.raises(ag.AxisError, match="axis 2 is out of range"):
-        a.sum(axis=2)
+        a.sum(dim=2)
     with pytest.raises(IndexError, match=r"GetItem.*\(2, 3\)"):
         a[5]
     with pytest.raises(IndexError):

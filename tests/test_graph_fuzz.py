@@ -22,9 +22,9 @@ UNARY = {
     "neg": lambda a: -a,
     "exp_tanh": lambda a: a.tanh().exp(),
     # 0-d fallbacks are new nodes, never the input itself: an identity under no_grad would not cut
-    "sum_keep": lambda a: a.sum(axis=-1, keepdims=True) if a.ndim else a.sum(),
-    "mean_keep": lambda a: a.mean(axis=0, keepdims=True) if a.ndim else a.mean(),
-    "softmax": lambda a: a.softmax(axis=-1) if a.ndim else a.sigmoid(),
+    "sum_keep": lambda a: a.sum(dim=-1, keepdim=True) if a.ndim else a.sum(),
+    "mean_keep": lambda a: a.mean(dim=0, keepdim=True) if a.ndim else a.mean(),
+    "softmax": lambda a: a.softmax(dim=-1) if a.ndim else a.sigmoid(),
     "scale": lambda a: 0.5 * a + 1.0,
 }
 BINARY = {

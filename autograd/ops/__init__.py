@@ -7,7 +7,7 @@ from .linalg import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
-from .norm import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
@@ -20,7 +20,7 @@ __all__ = (arithmetic.__all__ + unary.__all__ + shape.__all__ + reduction.__all_
            + nn_ops.__all__)
 __all__ += activation.__all__  # noqa: F405
 __all__ += dense.__all__  # noqa: F405
-__all__ += norm.__all__  # noqa: F405
+__all__ += normalization.__all__  # noqa: F405
 __all__ += loss.__all__  # noqa: F405
 __all__ += recurrent.__all__  # noqa: F405
 __all__ += conv.__all__  # noqa: F405

@@ -147,7 +147,7 @@ class Conv2d(Function):
         elif b is not None and b._rg:
             # Σ over the batch-last rows as one matrix-vector product (BLAS), ~3x a pairwise row sum
             gb = const(ext @ self.xp.ones(ext.shape[1], ext.dtype), gy) if ext is not None else \
-                _sum(gy, axis=(0, 2, 3))
+                _sum(gy, dim=(0, 2, 3))
         _release(self, ext, gy.array)
         return (gx, gw) if b is None else (gx, gw, gb)
 
@@ -187,7 +187,7 @@ class ConvTranspose2d(Function):
         gw = Conv2dWeightGrad.apply(gy, x, kernel=w.shape[2:], cols=None, **kw) if w._rg else None
         if len(self.inputs) == 2:
             return gx, gw
-        gb = _sum(gy, axis=(0, 2, 3)) if self.inputs[2]._rg else None
+        gb = _sum(gy, dim=(0, 2, 3)) if self.inputs[2]._rg else None
         return gx, gw, gb
 
 

@@ -56,7 +56,7 @@ class Linear(Function):
             if w._rg:
                 gw = matmul(t(g2), x if x.ndim == 2 else reshape(x, (-1, n_in)))
             if len(self.inputs) == 3 and self.inputs[2]._rg:
-                gb = _sum(g2, axis=0)
+                gb = _sum(g2, dim=0)
         return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
 
     def _backward_arrays(self, gy, x, w, n_out, n_in):

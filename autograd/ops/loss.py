@@ -172,7 +172,7 @@ class SoftmaxCrossEntropy(Function):
             return (None if gx is None else const(gx, x)), (None if gt is None else const(gt, x))
         # recorded (create_graph) path, in Tensor ops
         g = unsqueeze(gy, 1)
-        logp = log_softmax(x, axis=1)
+        logp = log_softmax(x, dim=1)
         w = None if self.weight is None else const(self.weight, x)
         if has_t:
             t = self.inputs[1]
@@ -185,7 +185,7 @@ class SoftmaxCrossEntropy(Function):
         else:
             q = self.q if self.ctx is None else self._target(None, x.shape[0], x.shape[1], x.dtype)
             q, gt = const(q, x), None
-        gx = (exp(logp) * _sum(q, axis=1, keepdims=True) - q) * g
+        gx = (exp(logp) * _sum(q, dim=1, keepdim=True) - q) * g
         return gx, gt
 
 

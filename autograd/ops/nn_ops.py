@@ -9,8 +9,8 @@ from ._util import require_float
 __all__ = ["softmax", "log_softmax"]
 
 
-def _axis_kw(d, shapes):
-    return {"axis": d.int(-len(shapes[0]), len(shapes[0]) - 1)}
+def _dim_kw(d, shapes):
+    return {"dim": d.int(-len(shapes[0]), len(shapes[0]) - 1)}
 
 
 def _np_log_softmax(np, x, axis):
@@ -22,8 +22,8 @@ class Softmax(Function):
     """f = e^(x - max) / Σ e^(x - max) (overflow-safe);  df/dx·g = f (g - Σ f g)."""
     save_output = True
     needs_inputs = False
-    spec = OpSpec(ref=lambda np, x, axis: np.exp(_np_log_softmax(np, x, axis)),
-                  call=lambda x, axis: softmax(x, axis), kwargs=_axis_kw, shapes="min1dim")
+    spec = OpSpec(ref=lambda np, x, dim: np.exp(_np_log_softmax(np, x, dim)),
+                  call=lambda x, dim: softmax(x, dim), kwargs=_dim_kw, shapes="min1dim")
 
     def forward(self, x):
         xp = self.xp
@@ -41,8 +41,8 @@ class LogSoftmax(Function):
     """f = x - logsumexp(x) (overflow-safe);  df/dx·g = g - softmax(x) Σ g."""
     save_output = True
     needs_inputs = False
-    spec = OpSpec(ref=lambda np, x, axis: _np_log_softmax(np, x, axis),
-                  call=lambda x, axis: log_softmax(x, axis), kwargs=_axis_kw, shapes="min1dim")
+    spec = OpSpec(ref=lambda np, x, dim: _np_log_softmax(np, x, dim),
+                  call=lambda x, dim: log_softmax(x, dim), kwargs=_dim_kw, shapes="min1dim")
 
     def forward(self, x):
         xp = self.xp
@@ -55,13 +55,19 @@ class LogSoftmax(Function):
         return gy - exp(self.output()) * gy.sum(axis=self.axis, keepdims=True)
 
 
+def _in_dtype(x: Tensor, dtype) -> Tensor:
+    return x if dtype is None else x.astype(dtype)
+
+
 @public(Softmax, method=True)
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    require_float(x, "softmax")
-    return Softmax.apply(x, axis=axis)
+def softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    """exp(x) / Σ exp(x) along ``dim`` (overflow-safe), in ``dtype`` when given."""
+    require_float(input, "softmax")
+    return Softmax.apply(_in_dtype(input, dtype), axis=dim)
 
 
 @public(LogSoftmax, method=True)
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    require_float(x, "log_softmax")
-    return LogSoftmax.apply(x, axis=axis)
+def log_softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    """x − logsumexp(x) along ``dim``, in ``dtype`` when given."""
+    require_float(input, "log_softmax")
+    return LogSoftmax.apply(_in_dtype(input, dtype), axis=dim)

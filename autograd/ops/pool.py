@@ -304,7 +304,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     if min(H, W) < 1:
         raise ValueError(f"{op}: input shape {input.shape} has an empty spatial axis")
     if (oh, ow) == (1, 1):
-        return _mean(input, axis=(-2, -1), keepdims=True)
+        return _mean(input, dim=(-2, -1), keepdim=True)
     if H % oh == 0 and W % ow == 0:
         return avg_pool2d(input, (H // oh, W // ow))
     ph = const(_bins(input.xp, H, oh, input.dtype), input)

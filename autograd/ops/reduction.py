@@ -16,8 +16,7 @@ from ._util import const, keepdims_shape, normalize_axes, normalize_axis, requir
 from .shape import broadcast_to, cat, getitem, reshape
 
 __all__ = ["sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "logsumexp", "var", "std",
-           "prod", "cumsum", "cumprod", "any", "all", "count_nonzero", "nansum", "nanmean", "aminmax"]
-# ``norm`` is public too, but exported through its record's alias (see ``norm`` below), not through __all__
+           "prod", "cumsum", "cumprod", "norm", "any", "all", "count_nonzero", "nansum", "nanmean", "aminmax"]
 
 
 def _axis_kwargs(d, shapes):
@@ -589,16 +588,13 @@ def cumprod(input: Tensor, dim, *, dtype=None) -> Tensor:
     return _scan(Cumprod, input, dim, dtype, "cumprod")
 
 
-@public(Norm, method=True, aliases=("norm",))
+@public(Norm, method=True)
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """``torch.norm``: the vector p-norm over ``dim`` (an int, a tuple, or None for all elements).
 
     ``p``: ``'fro'`` (the default) or 2, 1, ``inf`` (max |x|), ``-inf`` (min |x|), 0 (the number of nonzeros, no
     gradient) or any other number ((Σ|x|^p)^(1/p)); ``'fro'`` reduces at most 2 dims. ``dtype`` casts the input
     first. The nuclear norm (``p='nuc'``) is not implemented. Gradients are 0 where the norm is 0, as in PyTorch.
-
-    (The record's alias re-binds ``autograd.ops.norm`` to this function after ``ops/__init__`` imported the
-    ``ops.norm`` module, whose name it shares.)
     """
     require_float(input, "norm")
     if dtype is not None:

@@ -645,9 +645,12 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
 
 
 @public(method=True)
-def flip(input: Tensor, dims) -> Tensor:
-    """``input`` with the order of elements reversed along ``dims``."""
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+def flip(input: Tensor, *dims, **kwargs) -> Tensor:
+    """``input`` with the order of elements reversed along ``dims``: ``x.flip(0, 2)``, ``flip(x, (0, 2))``,
+    ``flip(x, dims=(0, 2))``."""
+    if set(kwargs) - {"dims"} or bool(dims) == bool(kwargs):
+        raise TypeError(f"flip: expected dims, positionally or as dims=, got {dims} and {sorted(kwargs)}")
+    dims = _shape_arg(dims or (kwargs["dims"],), "flip")
     axes = {normalize_axis(d, input.ndim, "flip") for d in dims}
     return getitem(input, tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(input.ndim)))
 
@@ -857,7 +860,7 @@ composite("repeat", OpSpec(ref=lambda np, x, sizes: np.tile(x, sizes), sample=_r
 composite("roll", OpSpec(ref=lambda np, x, shifts, dims: np.roll(x, shifts, dims), shapes="min1dim",
                          call=lambda x, **kw: roll(x, **kw),
                          kwargs=lambda d, shapes: {"shifts": d.int(-5, 5), "dims": d.int(0, len(shapes[0]) - 1)}))
-composite("flip", OpSpec(ref=lambda np, x, dims: np.flip(x, dims), shapes="min1dim", call=lambda x, **kw: flip(x, **kw),
+composite("flip", OpSpec(ref=lambda np, x, dims: np.flip(x, dims), shapes="min1dim", call=lambda x, dims: flip(x, dims),
                          kwargs=lambda d, shapes: {"dims": d.int(0, len(shapes[0]) - 1)}))
 composite("tril", OpSpec(ref=lambda np, x, diagonal: np.tril(x, diagonal), call=lambda x, **kw: tril(x, **kw),
                          shapes=lambda d: [d.shape(min_dims=2)], kwargs=lambda d, shapes: {"diagonal": d.int(-2, 2)}))

@@ -83,16 +83,16 @@ class BatchNorm(Function):
                                                                 self.inputs[1].array if affine else None)
             return (const(gx, x), const(gw, x), const(gb, x)) if affine else const(gx, x)
         # recorded (create_graph) path: every term a Tensor op of x, so it differentiates again
-        mu = _mean(x, axis=axes, keepdims=True)
+        mu = _mean(x, dim=axes, keepdim=True)
         xc = x - mu
-        rstd = 1.0 / sqrt(_mean(xc * xc, axis=axes, keepdims=True) + self.eps)
+        rstd = 1.0 / sqrt(_mean(xc * xc, dim=axes, keepdim=True) + self.eps)
         xhat = xc * rstd
         gxhat = gy * reshape(self.inputs[1], shape) if affine else gy
-        gx = rstd * (gxhat - _mean(gxhat, axis=axes, keepdims=True)
-                     - xhat * _mean(gxhat * xhat, axis=axes, keepdims=True))
+        gx = rstd * (gxhat - _mean(gxhat, dim=axes, keepdim=True)
+                     - xhat * _mean(gxhat * xhat, dim=axes, keepdim=True))
         if not affine:
             return gx
-        return gx, _sum(gy * xhat, axis=axes), _sum(gy, axis=axes)
+        return gx, _sum(gy * xhat, dim=axes), _sum(gy, dim=axes)
 
 
 @public(BatchNorm)
