@@ -199,25 +199,25 @@ def _():
     return lambda: x.reshape(4, 2), [x]
 
 
-@case("sum-axis", IndexError, r"sum: axis 2 is out of range for a tensor of rank 2")
+@case("sum-axis", IndexError, r"sum: dim 2 is out of range for a tensor of 2 dims")
 def _():
     x = _t(2, 3)
     return lambda: x.sum(dim=2), [x]
 
 
-@case("mean-axis", IndexError, r"mean: axis -3 is out of range for a tensor of rank 2")
+@case("mean-axis", IndexError, r"mean: dim -3 is out of range for a tensor of 2 dims")
 def _():
     x = _t(2, 3)
     return lambda: x.mean(dim=-3), [x]
 
 
-@case("var-axis", IndexError, r"var: axis 5 is out of range for a tensor of rank 1")
+@case("var-axis", IndexError, r"var: dim 5 is out of range for a tensor of 1 dims")
 def _():
     x = _t(4)
     return lambda: ag.var(x, dim=5), [x]
 
 
-@case("max-axis", ag.AxisError, r"Max: max: axis 3 is out of range for a tensor of rank 2")
+@case("max-axis", ag.AxisError, r"Max: max: dim 3 is out of range for a tensor of 2 dims")
 def _():
     x = _t(2, 3)
     return lambda: x.max(dim=3), [x]
@@ -282,13 +282,13 @@ def _():
     return lambda: ag.split(x, [2, 2]), [x]
 
 
-@case("squeeze-dim", ag.AxisError, r"squeeze: axis 2 is out of range for a tensor of rank 2")
+@case("squeeze-dim", ag.AxisError, r"squeeze: dim 2 is out of range for a tensor of 2 dims")
 def _():
     x = _t(2, 1)
     return lambda: x.squeeze(2), [x]
 
 
-@case("unsqueeze-axis", IndexError, r"unsqueeze: axis 4 is out of range")
+@case("unsqueeze-axis", IndexError, r"unsqueeze: dim 4 is out of range")
 def _():
     x = _t(2, 3)
     return lambda: x.unsqueeze(4), [x]

@@ -202,7 +202,7 @@ def test_bad_input_errors_name_op_and_shapes():
         a + b
     with pytest.raises(ValueError, match=r"Reshape.*\(2, 3\)"):
         a.reshape(4)
-    with pytest.raises(ag.AxisError, match="axis 2 is out of range"):
+    with pytest.raises(ag.AxisError, match="dim 2 is out of range"):
         a.sum(dim=2)
     with pytest.raises(IndexError, match=r"GetItem.*\(2, 3\)"):
         a[5]

@@ -77,16 +77,16 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     out = []
     for a in axes:
         if not -ndim <= a < ndim:
-            raise AxisError(f"{op}: axis {a} is out of range for a tensor of rank {ndim}")
+            raise AxisError(f"{op}: dim {a} is out of range for a tensor of {ndim} dims")
         out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
+        raise ValueError(f"{op}: repeated dim in {axis}")
     return tuple(sorted(out))
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
     if not -ndim <= axis < ndim:
-        raise AxisError(f"{op}: axis {axis} is out of range for a tensor of rank {ndim}")
+        raise AxisError(f"{op}: dim {axis} is out of range for a tensor of {ndim} dims")
     return axis % ndim
 
 
