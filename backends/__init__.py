@@ -17,9 +17,7 @@ kept per thread.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import Iterator
 
 from .base import Backend, DeviceError
 from .numpy_backend import NumpyBackend
@@ -50,6 +48,8 @@ def parse_device(dev) -> tuple[str, int]:
     """Split a device spec (``"cpu"``, ``"cuda"``, ``"cuda:1"``, Backend) into (kind, index)."""
     if isinstance(dev, Backend):
         return dev.kind, dev.index
+    if isinstance(dev, device):
+        return dev.type, dev.index
     if not isinstance(dev, str):
         raise DeviceError(f"device must be a string like 'cpu' or 'cuda:0', got {dev!r}")
     kind, _, idx = dev.strip().lower().partition(":")
@@ -70,6 +70,8 @@ def get_backend(dev=None) -> Backend:
         return _state.backend
     if isinstance(dev, Backend):
         return dev
+    if isinstance(dev, device) and dev.backend is not None:
+        return dev.backend
     kind, idx = parse_device(dev)
     if kind == "cpu":
         return cpu
@@ -115,12 +117,48 @@ def set_default_device(dev) -> None:
     _state.backend = get_backend(dev)
 
 
-@contextlib.contextmanager
-def device(dev) -> Iterator[Backend]:
-    """Context manager: factories inside it create tensors on ``dev`` (in the calling thread only)."""
-    new = get_backend(dev)
-    old, _state.backend = _state.backend, new
-    try:
-        yield new
-    finally:
-        _state.backend = old
+class device:
+    """A device, PyTorch's ``torch.device``: ``device("cuda:1")``, ``device("cuda", 1)``, ``device("cpu")``.
+
+    Accepted wherever a device is (``x.to(dev)``, ``model.to(dev)``, ``device=dev``) and compares equal to its
+    name and to its backend; naming a GPU needs none until it is used. As a context manager it makes itself the
+    calling thread's default device for factories (``with device("cuda"): ...``), restoring the previous one.
+    """
+
+    def __init__(self, type, index: int | None = None):
+        spec = type.name if isinstance(type, (Backend, device)) else type
+        if index is not None:
+            if not isinstance(spec, str) or ":" in spec or isinstance(index, bool) or not isinstance(index, int):
+                raise DeviceError(f"device: give 'kind:N' or (kind, index), got {type!r}, {index!r}")
+            spec = f"{spec}:{index}"
+        self.type, self.index = parse_device(spec)
+        self.backend = type if isinstance(type, Backend) and index is None else None   # the very one, if given
+
+    @property
+    def name(self) -> str:
+        return "cpu" if self.type == "cpu" else f"{self.type}:{self.index}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + ("" if self.type == "cpu" else f", index={self.index}") + ")"
+
+    def __eq__(self, other) -> bool:
+        try:
+            return parse_device(other) == (self.type, self.index)
+        except DeviceError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __enter__(self) -> "device":
+        new = get_backend(self)
+        stack = _state.__dict__.setdefault("stack", [])
+        stack.append(_state.backend)
+        _state.backend = new
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _state.backend = _state.stack.pop()

@@ -54,13 +54,15 @@ class Backend:
         return f"<{type(self).__name__} {self.name}>"
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, str):
-            from . import parse_device
-            try:
-                return parse_device(other) == (self.kind, self.index)
-            except DeviceError:
-                return False
-        return self is other
+        if other is self:
+            return True
+        if isinstance(other, Backend):
+            return False
+        from . import parse_device          # a device string or a ``backends.device``
+        try:
+            return parse_device(other) == (self.kind, self.index)
+        except DeviceError:
+            return False
 
     # one live object per device (copies and pickles resolve to it, see __reduce__), so identity is the
     # hash: dicts keyed by backends (the optimizers' scratch buffers) then hash in C, with no Python call

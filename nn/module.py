@@ -278,7 +278,7 @@ class Module:
         The Parameter objects stay the same (so references held elsewhere, e.g. by an optimizer, remain
         valid); their data, gradients and device change. Integer buffers keep their dtype.
         """
-        if dtype is None and device is not None and not isinstance(device, backends.Backend):
+        if dtype is None and device is not None and not isinstance(device, (backends.Backend, backends.device)):
             if not isinstance(device, str):             # to(ag.float64)
                 device, dtype = None, device
             else:

@@ -239,3 +239,17 @@ def test_import_autograd_as_torch_reaches_nn_optim_and_data():
 def test_importing_autograd_does_not_import_nn():
     code = "import sys, autograd; assert 'nn' not in sys.modules; autograd.nn; assert 'nn' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_device_objects_as_pytorch():
+    dev = ag.device("cuda" if ag.cuda.is_available() else "cpu")
+    x = ag.ones(2).to(dev)
+    assert x.device == dev and dev == x.device and str(ag.device("cuda", 1)) == "cuda:1"
+    assert repr(ag.device("cpu")) == "device(type='cpu')" and ag.device("cpu").type == "cpu"
+    import nn
+    m = nn.Linear(2, 2).to(ag.device("cpu"))
+    assert m.weight.device == "cpu" and m.weight.dtype == np.float32
+    with ag.device("cpu") as d:
+        assert d == "cpu" and ag.zeros(1).device == "cpu"
+    with pytest.raises(ag.DeviceError, match="unknown device 'banana'"):
+        ag.device("banana")
