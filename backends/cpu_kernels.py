@@ -114,9 +114,10 @@ void max_pool_tiles_backward_##S(const T *g, const int8_t *code, T *gx, long A, 
         }                                                                                                    \
     }                                                                                                        \
 }                                                                                                            \
-/* ReLU's backward: g times (x > 0) as 0/1, over n elements stored alike. */                                 \
+/* ReLU's backward, PyTorch's threshold_backward: x <= 0 ? +0 : g (g at NaN x, 0 even for an infinite or     \
+   NaN g), over n elements stored alike. */                                                                  \
 void relu_backward_##S(const T *x, const T *g, T *out, long n) {                                            \
-    for (long i = 0; i < n; i++) out[i] = g[i] * (T)(x[i] > 0);                                              \
+    for (long i = 0; i < n; i++) out[i] = x[i] <= 0 ? (T)0 : g[i];                                           \
 }
 
 POOL(float, f32)

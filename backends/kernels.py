@@ -104,10 +104,14 @@ __device__ void leaky_relu_fwd(const T* x, T* y, T slope, long long n) {
     XG_GRID_STRIDE(i, n) y[i] = x[i] > T(0) ? x[i] : x[i] * slope;
 }
 
-// gx = gy * (1 if x > 0 else slope); slope 0 is ReLU's backward (a NaN gy stays NaN, as gy * mask does)
+// PyTorch's selects: slope 0 (ReLU) gx = x <= 0 ? 0 : gy (gy at NaN x, 0 for any gy where x <= 0);
+// another slope gx = x > 0 ? gy : gy * slope (NaN x takes the slope branch)
 template <typename T>
 __device__ void leaky_relu_bwd(const T* x, const T* gy, T* gx, T slope, long long n) {
-    XG_GRID_STRIDE(i, n) gx[i] = gy[i] * (x[i] > T(0) ? T(1) : slope);
+    XG_GRID_STRIDE(i, n) {
+        const T v = x[i], g = gy[i];
+        gx[i] = v > T(0) ? g : slope != T(0) ? g * slope : v <= T(0) ? T(0) : g;
+    }
 }
 
 // y = x * sigmoid(x)

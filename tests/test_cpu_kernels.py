@@ -119,11 +119,14 @@ def test_relu_backward_kernel_equals_the_formula_bit_for_bit(seed, layout, dtype
     pool = np.array([-2.0, -0.0, 0.0, 1.5, np.inf, -np.inf, np.nan], dtype)
     x = _stored(pool[rng.integers(0, len(pool), (2, 3, 4, 5))], LAYOUTS[layout])
     g = _stored(pool[rng.integers(0, len(pool), (2, 3, 4, 5))], LAYOUTS[layout])
-    with np.errstate(invalid="ignore"):
-        want = FORMULAS.leaky_relu_backward(x, g)
+    want = FORMULAS.leaky_relu_backward(x, g)
     got = KERNELS.leaky_relu_backward(x, g)
     np.testing.assert_array_equal(got, want, strict=True)
     assert (np.signbit(got) == np.signbit(want)).all()
+    # PyTorch's threshold_backward: +0 where x <= 0 (-0.0 included, g infinite or NaN too), g elsewhere (NaN x)
+    torch_s = np.where(x <= 0, dtype(0), g)
+    np.testing.assert_array_equal(got, torch_s, strict=True)
+    assert (np.signbit(got) == np.signbit(torch_s)).all()
     assert got.strides == g.strides
 
 

@@ -7,11 +7,10 @@ zeros, kinks and ties (issue 22 part 5).
 - ``test_matches_torch``: each function, method and operator on int, bool and float inputs, values and dtypes.
 - The error cases need no torch.
 
-Knowingly kept differences from PyTorch (each is an xfail(strict=True) below, so fixing it shows):
-- relu's gradient at NaN is 0 here, 1 in PyTorch (threshold_backward passes the gradient where not x <= 0),
-  and with an infinite or NaN upstream gradient where x <= 0 it is NaN here, 0 in PyTorch (a select, not a
-  product): the backends' fused ReLU backward (backends/fused.py, backends/cpu_kernels.py, backends/kernels.py)
-  computes g·[x > 0].
+relu's gradient is PyTorch's threshold_backward, a select (x <= 0 ? 0 : g), in all three backends'
+implementations (backends/fused.py, backends/cpu_kernels.py, backends/kernels.py): g at NaN, and 0 where x <= 0
+even for an infinite or NaN upstream gradient (``test_relu_*`` below).
+Knowingly kept differences from PyTorch:
 - elu's gradient at NaN is 1 (PyTorch's formula and its scalar loop); PyTorch's vectorised CPU loop gives NaN
   for longer tensors, so the test compares element by element there.
 Differences below the tests' tolerance: ``ag.softplus`` has no threshold (exact log1p(e^βx)/β, PyTorch returns
@@ -128,7 +127,7 @@ UNARY = {
     "rpow": lambda M, x: 2.0 ** x,
     "lerp_scalar": lambda M, x: M.lerp(x, M.ones(x.shape, dtype=M.float64), 0.3),
 }
-# relu through the public function and the functional form; the known difference at NaN (module docstring)
+# relu through the public function and the functional form; its gradient at NaN is tested on its own
 RELU = {"relu": lambda M, x: M.relu(x), "F.relu": lambda M, x: _fn(M).relu(x)}
 TOL = {"softplus": 1e-9, "softplus_2": 1e-9, "silu": 1e-14}
 # PyTorch's CPU elu backward at NaN depends on the tensor's length: its scalar loop (short tensors, tails)
@@ -167,7 +166,6 @@ def test_special_points_relu(name, torch):
     _assert_same(v, tv, f"{name} value at NaN")
 
 
-@pytest.mark.xfail(strict=True, reason="the backends' fused ReLU backward gives 0 at NaN, PyTorch 1 (docstring)")
 def test_relu_gradient_at_nan_is_torch_s(torch):
     _, (g,) = _run(ag, RELU["relu"], [np.array([NAN])])
     _, (tg,) = _run(torch, RELU["relu"], [np.array([NAN])])
@@ -288,8 +286,6 @@ def test_masked_gradients_under_infinite_upstream(name, torch):
     _assert_same(g, tg, f"{name} gradient")
 
 
-@pytest.mark.xfail(strict=True, reason="the backends' fused ReLU backward multiplies by [x > 0]: inf·0 = NaN "
-                                       "where PyTorch selects 0 (docstring)")
 def test_relu_masked_gradient_under_infinite_upstream(torch):
     _, (g,) = _run(ag, RELU["relu"], [X6], UPSTREAM)
     _, (tg,) = _run(torch, RELU["relu"], [X6], UPSTREAM)

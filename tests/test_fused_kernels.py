@@ -130,6 +130,29 @@ def test_numpy_activations_match_formulas(dtype, data):
         np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"case {i}")
 
 
+def _special_pairs(dtype):
+    """Every (x, g) pair of NaN, ±inf, ±0 and ordinary values, as two flat arrays."""
+    pool = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.0], dtype)
+    return tuple(a.ravel() for a in np.meshgrid(pool, pool, indexing="ij"))
+
+
+def _assert_bitwise(got, want, err=""):
+    np.testing.assert_array_equal(got, want, strict=True, err_msg=err)
+    assert (np.signbit(got) == np.signbit(want)).all(), err
+
+
+@pytest.mark.parametrize("slope", SLOPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_numpy_relu_backward_is_torch_s_select(dtype, slope):
+    """threshold_backward x <= 0 ? +0 : g (g at NaN x, 0 under an infinite or NaN g); leaky_relu_backward
+    x > 0 ? g : g * slope (NaN x takes the slope)."""
+    x, g = _special_pairs(dtype)
+    s = dtype(slope)
+    want = np.array([(0.0 if xi <= 0 else gi) if slope == 0 else (gi if xi > 0 else gi * s)
+                     for xi, gi in zip(x, g)], dtype)
+    _assert_bitwise(REF.leaky_relu_backward(x, g, slope), want)
+
+
 @st.composite
 def _xent_case(draw, max_rows=6, max_cols=7):
     rows, cols = draw(st.integers(1, max_rows)), draw(st.integers(1, max_cols))
@@ -403,8 +426,10 @@ def _emulate(name: str, a: dict, memory: dict) -> None:
         a["gx"][:] = a["gy"] * (1 - a["y"] * a["y"])
     elif name == "leaky_relu_fwd":
         a["y"][:] = np.where(a["x"] > 0, a["x"], a["x"] * a["slope"])
-    elif name == "leaky_relu_bwd":
-        a["gx"][:] = a["gy"] * np.where(a["x"] > 0, 1, a["slope"])
+    elif name == "leaky_relu_bwd":     # v > 0 ? g : slope != 0 ? g * slope : v <= 0 ? 0 : g, as the kernel
+        x, g, slope = a["x"], a["gy"], a["slope"]
+        relu = np.where(x <= 0, g.dtype.type(0), g)
+        a["gx"][:] = np.where(x > 0, g, g * slope if slope != 0 else relu)
     elif name == "silu_fwd":
         a["y"][:] = a["x"] * _sig(a["x"])
     elif name == "silu_bwd":
@@ -571,9 +596,14 @@ def _all_fused_cases(dtype, seed, big=False):
         ("silu_backward", lambda f, a: [f.silu_backward(a(x), a(gy))]),
         ("non-contiguous input", lambda f, a: [f.sigmoid(a(x).T), f.leaky_relu_backward(a(x).T, a(gy).T, 0.0)]),
     ]
+    # PyTorch's ReLU / leaky ReLU backward at NaN x and under infinite or NaN gy (selects, not products)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.0], dtype)
+    sx, sg = special[rng.integers(0, len(special), shape)], special[rng.integers(0, len(special), shape)]
     for slope in SLOPES:
         cases += [(f"leaky_relu({slope})", lambda f, a, s=slope: [f.leaky_relu(a(x), s)]),
-                  (f"leaky_relu_backward({slope})", lambda f, a, s=slope: [f.leaky_relu_backward(a(x), a(gy), s)])]
+                  (f"leaky_relu_backward({slope})", lambda f, a, s=slope: [f.leaky_relu_backward(a(x), a(gy), s)]),
+                  (f"leaky_relu_backward({slope}) at special points",
+                   lambda f, a, s=slope: [f.leaky_relu_backward(a(sx), a(sg), s)])]
 
     def xent(f, a):
         loss, ctx = f.softmax_xent_forward(a(logits), a(labels), -100)
@@ -668,6 +698,14 @@ def test_cupy_launchers_fall_back_to_the_formulas_outside_the_kernels(emulated):
     assert emulated._launch.launched == []
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_emulated_leaky_relu_bwd_is_the_formula_bit_for_bit(emulated, dtype):
+    x, g = _special_pairs(dtype)
+    for slope in SLOPES:
+        _assert_bitwise(emulated.leaky_relu_backward(x, g, slope), REF.leaky_relu_backward(x, g, slope), slope)
+    assert emulated._launch.launched == ["leaky_relu_bwd"] * len(SLOPES)
+
+
 # --- 4. on a GPU -----------------------------------------------------------------------------------------------
 gpu = pytest.mark.skipif(not backends.cuda_available(), reason="CuPy or a CUDA GPU is not available")
 
@@ -685,6 +723,17 @@ class _ToCuda:
 
 def _host(a):
     return None if a is None else (a.get() if hasattr(a, "get") else np.asarray(a))
+
+
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_cuda_leaky_relu_backward_is_the_formula_bit_for_bit(dtype):
+    be = backends.get_backend("cuda")
+    to_cuda = _ToCuda()
+    x, g = _special_pairs(dtype)
+    for slope in SLOPES:
+        got = _host(be.fused.leaky_relu_backward(to_cuda(x), to_cuda(g), slope))
+        _assert_bitwise(got, REF.leaky_relu_backward(x, g, slope), slope)
 
 
 @gpu
