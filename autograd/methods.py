@@ -31,6 +31,37 @@ def backward(self, gradient=None, retain_graph=None, create_graph: bool = False)
     _backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
 
 
+# Elementwise methods that also get PyTorch's in-place form ``name_``: the result computed outside the graph, then
+# copied into the tensor by ``copy_`` (which refuses tensors in a graph that needs grad, like every in-place op).
+INPLACE = ("abs", "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "clamp", "clip", "pow",
+           "floor", "ceil", "round", "trunc", "sign", "square", "reciprocal", "rsqrt", "lerp", "log1p", "expm1",
+           "clamp_min", "clamp_max", "remainder", "fmod", "floor_divide", "bitwise_not", "logical_not")
+
+
+def _inplace(func, name: str):
+    def method(self, *args, **kwargs):
+        from .grad_mode import no_grad
+        with no_grad():
+            out = func(self, *args, **kwargs)
+        if out.dtype != self.dtype:
+            raise TypeError(f"{name}: the result's dtype {out.dtype} cannot be stored in a {self.dtype} tensor")
+        return self.copy_(out)
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``: computes it and writes the result into this tensor."
+    return method
+
+
+def _random_fill(draw: str, name: str):
+    def method(self, a: float = 0.0, b: float = 1.0):
+        rng = self.device.rng
+        values = rng.uniform(a, b, self.shape) if draw == "uniform" else rng.normal(a, b, self.shape)
+        return self.copy_(self.device.asarray(values).astype(self.dtype, copy=False))
+    method.__name__ = name
+    method.__doc__ = (f"Fill with draws from U(a, b) (``uniform_(from_=0, to=1)``), from the device's generator."
+                      if draw == "uniform" else "Fill with draws from N(mean, std) (``normal_(mean=0, std=1)``).")
+    return method
+
+
 def _new(make):
     """A ``new_*`` method: ``make`` with this tensor's dtype and device unless given (PyTorch's ``new_zeros``...)."""
     def method(self, *args, dtype=None, device=None, requires_grad: bool = False, **kwargs):
@@ -50,6 +81,9 @@ DERIVED = {
     "new_empty": _new(factories.empty),
     "new_full": _new(factories.full),
     "new_tensor": _new(factories.tensor),
+    "uniform_": _random_fill("uniform", "uniform_"),
+    "normal_": _random_fill("normal", "normal_"),
+    "is_cuda": property(lambda self: self.device.kind == "cuda", doc="True on a GPU."),
     "cpu": lambda self: self.to("cpu"),
     "cuda": lambda self, index=0: self.to(f"cuda:{index}"),
     "__pos__": lambda self: self,
@@ -64,6 +98,9 @@ def table() -> dict:
             out[name] = rec.func
         for name in rec.roperators:
             out[name] = _swapped(rec.func, name)
+    for name in INPLACE:
+        if name in out and name + "_" not in out:
+            out[name + "_"] = _inplace(out[name], name + "_")
     clash = set(out) & set(DERIVED)
     if clash:
         raise RuntimeError(f"Tensor methods declared twice: {sorted(clash)}")

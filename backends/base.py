@@ -50,6 +50,11 @@ class Backend:
         """Device string, e.g. ``"cpu"`` or ``"cuda:0"``."""
         return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.index}"
 
+    @property
+    def type(self) -> str:
+        """``"cpu"`` or ``"cuda"`` (PyTorch's ``device.type``)."""
+        return self.kind
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 

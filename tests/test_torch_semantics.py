@@ -253,3 +253,28 @@ def test_device_objects_as_pytorch():
         assert d == "cpu" and ag.zeros(1).device == "cpu"
     with pytest.raises(ag.DeviceError, match="unknown device 'banana'"):
         ag.device("banana")
+
+
+def test_everyday_conveniences(tmp_path):
+    x = ag.tensor([-1.0, 2.0, -3.0])
+    assert x.clamp_(min=0) is x and x.tolist() == [0.0, 2.0, 0.0]
+    x.exp_()
+    np.testing.assert_allclose(x.numpy(), np.exp([0.0, 2.0, 0.0]), rtol=1e-6)
+    w = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ag.GraphError):
+        w.relu_()                                 # a leaf that requires grad changes only under no_grad
+    with ag.no_grad():
+        w.mul_(2).relu_()
+    assert w.tolist() == [2.0, 4.0] and not x.is_cuda and x.device.type == "cpu"
+    ag.manual_seed(3)
+    u = ag.empty(1000).uniform_(-2, 2)
+    assert -2 <= u.numpy().min() and u.numpy().max() < 2 and abs(float(ag.empty(4000).normal_(1, 2).mean()) - 1) < 0.2
+    (idx,) = ag.where(ag.tensor([1.0, 0.0, 2.0]) > 0)
+    assert idx.tolist() == [0, 2] and ag.nonzero(ag.eye(2)).tolist() == [[0, 0], [1, 1]]
+    import autograd as torch
+    import nn
+    m = nn.Linear(2, 2)
+    torch.save(m.state_dict(), tmp_path / "m.npz")
+    assert torch.load(tmp_path / "m.npz").keys() == m.state_dict().keys()
+    with torch.inference_mode():
+        assert not m(ag.ones(1, 2)).requires_grad

@@ -22,7 +22,7 @@ from ._util import as_tensor, const, pair
 from .unary import PiecewiseConstant, log
 
 __all__ = ["add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "neg", "pow", "square",
-           "maximum", "minimum", "where", "clamp", "clamp_min", "clamp_max", "lerp",
+           "maximum", "minimum", "where", "nonzero", "argwhere", "clamp", "clamp_min", "clamp_max", "lerp",
            "eq", "ne", "lt", "le", "gt", "ge", "equal", "isclose", "allclose",
            "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
            "logical_and", "logical_or", "logical_xor", "logical_not"]
@@ -504,8 +504,12 @@ def minimum(x, y) -> Tensor:
 
 
 @public(Where)
-def where(cond, x, y) -> Tensor:
-    """Elementwise ``x`` where ``cond`` else ``y`` (NumPy broadcasting)."""
+def where(condition, input=None, other=None):
+    """Elementwise ``input`` where ``condition`` else ``other`` (broadcasting); ``where(condition)`` alone is
+    ``nonzero(condition, as_tuple=True)``, as in PyTorch."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    cond, x, y = condition, input, other
     like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else cond
     if not isinstance(like, Tensor):
         raise TypeError("where: at least one argument must be a Tensor")
@@ -784,3 +788,19 @@ def logical_not(input) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"logical_not: expected a Tensor, got {type(input).__name__}")
     return const(input.xp.logical_not(input.array), input)
+
+
+@public(method=True)
+def nonzero(input: Tensor, *, as_tuple: bool = False):
+    """Indices of the nonzero elements: an (n, ndim) int64 tensor, or with ``as_tuple=True`` one 1-D index tensor
+    per dim (usable as ``x[nonzero(m, as_tuple=True)]``). Not differentiable."""
+    idx = input.xp.nonzero(input.array.reshape(1) if input.ndim == 0 else input.array)
+    if as_tuple:
+        return tuple(const(i.astype("int64", copy=False), input) for i in idx)
+    return const(input.xp.stack(idx, axis=1).astype("int64", copy=False), input)
+
+
+@public(method=True)
+def argwhere(input: Tensor) -> Tensor:
+    """``nonzero(input)``: the (n, ndim) indices of the nonzero elements."""
+    return nonzero(input)

@@ -601,3 +601,4 @@ def scatter_add_(input: Tensor, dim: int, index, src: Tensor) -> Tensor:
 def index_add_(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
     """In-place :func:`index_add`."""
     return _in_place("index_add_", input, (source,), lambda: index_add(input, dim, index, source, alpha=alpha))
+

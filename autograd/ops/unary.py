@@ -258,9 +258,11 @@ class TanhGrad(Function):
 
 
 class LeakyReLUGrad(Function):
-    """f = g · (1 if x > 0 else a), the backward of relu (a = 0) and leaky_relu;  df/dg = f/g, df/dx = 0."""
+    """f = g if x > 0 else a·g, the backward of leaky_relu, and for relu (a = 0) PyTorch's select 0 if x <= 0 else g
+    (so a nan x passes g and an infinite g where x <= 0 gives 0);  df/dg = f/g, df/dx = 0."""
     elementwise = True
-    spec = OpSpec(ref=lambda np, g, x, negative_slope: g * np.where(x > 0, 1.0, negative_slope), nargs=2,
+    spec = OpSpec(ref=lambda np, g, x, negative_slope: np.where(x > 0, g, g * negative_slope) if negative_slope
+                  else np.where(x <= 0, 0.0, g), nargs=2,
                   shapes="same", avoid=[(), (0.0,)],
                   kwargs=lambda d, shapes: {"negative_slope": d.choice([0.0, 0.01, 0.2, -0.5])})
 
