@@ -39,10 +39,12 @@ def test_tensor_dataset_items_and_len():
     ds = TensorDataset(x, y)
     assert len(ds) == 10
     xi, yi = ds[3]
-    np.testing.assert_array_equal(xi, x[3])
-    assert yi == 3
+    assert isinstance(xi, ag.Tensor) and isinstance(yi, ag.Tensor)
+    np.testing.assert_array_equal(xi.numpy(), x[3])
+    assert yi.shape == () and yi.dtype == np.int64 and yi.item() == 3
+    assert np.shares_memory(xi.array, x) and np.shares_memory(yi.array, y)    # views of the rows, as PyTorch's
     xi, yi = ds[-1]
-    assert yi == 9
+    assert yi.item() == 9
     with pytest.raises(IndexError):
         ds[10]
     with pytest.raises(TypeError):
@@ -50,10 +52,13 @@ def test_tensor_dataset_items_and_len():
 
 
 def test_tensor_dataset_accepts_tensors_and_lists():
-    ds = TensorDataset(ag.tensor([[1., 2.], [3., 4.]]), [0, 1])
+    t = ag.tensor([[1., 2.], [3., 4.]])
+    ds = TensorDataset(t, [0, 1])
+    assert ds.tensors[0] is t and isinstance(ds.tensors[1], ag.Tensor) and ds.tensors[1].dtype == np.int64
     xb, yb = ds.get_batch(np.array([1, 0]))
-    np.testing.assert_array_equal(xb, [[3., 4.], [1., 2.]])
-    np.testing.assert_array_equal(yb, [1, 0])
+    assert isinstance(xb, ag.Tensor) and isinstance(yb, ag.Tensor)
+    np.testing.assert_array_equal(xb.numpy(), [[3., 4.], [1., 2.]])
+    np.testing.assert_array_equal(yb.numpy(), [1, 0])
     assert xb.dtype == np.float32
 
 
@@ -71,12 +76,12 @@ def test_tensor_dataset_transforms_batchwise_also_for_single_items():
     ds = TensorDataset(imgs, np.array([0, 1]), transform=T.Compose([T.ToFloat(), T.Flatten()]),
                        target_transform=lambda y: y + 10)
     x0, y0 = ds[1]
-    assert x0.shape == (4,) and x0.dtype == np.float32
-    np.testing.assert_allclose(x0, imgs[1].reshape(-1) / 255, rtol=1e-6)
-    assert y0 == 11
+    assert isinstance(x0, ag.Tensor) and x0.shape == (4,) and x0.dtype == np.float32
+    np.testing.assert_allclose(x0.numpy(), imgs[1].reshape(-1) / 255, rtol=1e-6)
+    assert y0.item() == 11
     xb, yb = ds.get_batch(np.array([0, 1]))
-    assert xb.shape == (2, 4)
-    np.testing.assert_array_equal(yb, [10, 11])
+    assert isinstance(xb, ag.Tensor) and xb.shape == (2, 4)
+    np.testing.assert_array_equal(yb.numpy(), [10, 11])
     assert imgs.dtype == np.uint8 and imgs[1, 0, 0] == 4   # source untouched
 
 
@@ -84,9 +89,9 @@ def test_subset_maps_indices_and_keeps_fast_path():
     x, y = _rows()
     sub = Subset(TensorDataset(x, y), [7, 2, -1])
     assert len(sub) == 3
-    assert sub[0][1] == 7 and sub[2][1] == 9
+    assert sub[0][1].item() == 7 and sub[2][1].item() == 9
     _, yb = sub.get_batch(np.array([2, 0]))
-    np.testing.assert_array_equal(yb, [9, 7])
+    np.testing.assert_array_equal(yb.numpy(), [9, 7])
     nested = Subset(sub, [1])
     assert nested.get_batch(np.array([0]))[1].tolist() == [2]
     with pytest.raises(IndexError):
@@ -101,7 +106,8 @@ def test_loader_batches_in_order_with_last_partial_batch():
     batches = list(dl)
     assert len(dl) == 3 and len(batches) == 3
     assert [b[1].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    np.testing.assert_array_equal(batches[0][0], x[:4])
+    assert all(isinstance(b, list) and all(isinstance(t, ag.Tensor) for t in b) for b in batches)
+    np.testing.assert_array_equal(batches[0][0].numpy(), x[:4])
 
 
 def test_loader_drop_last():
@@ -117,7 +123,8 @@ def test_loader_batches_are_copies():
     x, y = _rows(6)
     for shuffle in (False, True):
         xb, _ = next(iter(DataLoader(TensorDataset(x, y), batch_size=3, shuffle=shuffle, seed=0)))
-        xb[:] = -1
+        assert not np.shares_memory(xb.array, x)
+        xb.array[...] = -1
     assert x.min() == 0
 
 
@@ -126,25 +133,25 @@ def test_loader_shuffle_reproducible_and_reshuffles_each_epoch():
     ds = TensorDataset(x, y)
     a = DataLoader(ds, batch_size=8, shuffle=True, seed=123)
     b = DataLoader(ds, batch_size=8, shuffle=True, seed=123)
-    ea1 = np.concatenate([yb for _, yb in a])
-    ea2 = np.concatenate([yb for _, yb in a])
-    eb1 = np.concatenate([yb for _, yb in b])
-    eb2 = np.concatenate([yb for _, yb in b])
+    ea1 = np.concatenate([yb.numpy() for _, yb in a])
+    ea2 = np.concatenate([yb.numpy() for _, yb in a])
+    eb1 = np.concatenate([yb.numpy() for _, yb in b])
+    eb2 = np.concatenate([yb.numpy() for _, yb in b])
     np.testing.assert_array_equal(ea1, eb1)
     np.testing.assert_array_equal(ea2, eb2)
     assert not np.array_equal(ea1, ea2)              # a new order every epoch
     assert sorted(ea1.tolist()) == list(range(50))   # a permutation: every sample once
     gen = DataLoader(ds, batch_size=8, shuffle=True, seed=np.random.default_rng(123))
-    np.testing.assert_array_equal(np.concatenate([yb for _, yb in gen]), ea1)
+    np.testing.assert_array_equal(np.concatenate([yb.numpy() for _, yb in gen]), ea1)
 
 
 def test_loader_default_seed_follows_manual_seed():
     x, y = _rows(30)
     ds = TensorDataset(x, y)
     ag.manual_seed(7)
-    first = np.concatenate([yb for _, yb in DataLoader(ds, 4, shuffle=True)])
+    first = np.concatenate([yb.numpy() for _, yb in DataLoader(ds, 4, shuffle=True)])
     ag.manual_seed(7)
-    again = np.concatenate([yb for _, yb in DataLoader(ds, 4, shuffle=True)])
+    again = np.concatenate([yb.numpy() for _, yb in DataLoader(ds, 4, shuffle=True)])
     np.testing.assert_array_equal(first, again)
 
 
@@ -152,9 +159,12 @@ def test_loader_fast_path_matches_per_sample_path():
     x, y = _rows(23)
     fast = DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=4)
     slow = DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=4, collate_fn=default_collate)
-    for (xf, yf), (xs, ys) in zip(fast, slow, strict=True):
-        np.testing.assert_array_equal(xf, xs)
-        np.testing.assert_array_equal(yf, ys)
+    for bf, bs in zip(fast, slow, strict=True):
+        assert type(bf) is type(bs) is list
+        (xf, yf), (xs, ys) = bf, bs
+        assert all(isinstance(t, ag.Tensor) for t in (xf, yf, xs, ys))
+        np.testing.assert_array_equal(xf.numpy(), xs.numpy())
+        np.testing.assert_array_equal(yf.numpy(), ys.numpy())
         assert xf.dtype == xs.dtype and yf.dtype == ys.dtype
 
 
@@ -175,6 +185,7 @@ def test_loader_fast_path_does_not_call_getitem():
 def test_loader_per_sample_dataset_and_collate():
     dl = DataLoader(Squares(5), batch_size=2)
     (x0, y0), (x1, y1), (x2, y2) = dl
+    assert isinstance(x0, ag.Tensor) and isinstance(y0, ag.Tensor)
     assert x0.shape == (2, 2) and x0.dtype == np.float32
     assert y0.dtype == np.int64 and y1.tolist() == [4, 9] and y2.tolist() == [16]
 
@@ -183,6 +194,9 @@ def test_loader_over_plain_array():
     x = np.arange(12).reshape(6, 2)
     batches = list(DataLoader(x, batch_size=4))
     assert [b.shape for b in batches] == [(4, 2), (2, 2)]
+    assert all(isinstance(b, ag.Tensor) and b.dtype == x.dtype for b in batches)
+    t = ag.as_tensor(x)
+    assert [b.tolist() for b in DataLoader(t, batch_size=4)] == [x[:4].tolist(), x[4:].tolist()]
 
 
 def test_loader_custom_collate_gets_list_of_samples():
@@ -191,6 +205,7 @@ def test_loader_custom_collate_gets_list_of_samples():
     dl = DataLoader(TensorDataset(x, y), batch_size=3, collate_fn=lambda items: seen.append(len(items)) or items)
     out = list(dl)
     assert seen == [3, 1] and isinstance(out[0], list) and len(out[0][0]) == 2
+    assert isinstance(out[0][0], tuple) and isinstance(out[0][0][0], ag.Tensor)     # the samples, untouched
 
 
 def test_loader_bad_arguments():
@@ -220,10 +235,11 @@ def test_loader_device_tensors(device):
     assert xb.dtype == np.float32 and xb.shape == (4, 16)
     assert yb.dtype == np.int64 and yb.shape == (4,)
     assert not xb.requires_grad
-    # the values are those of the array batches
+    # the values are those of the batches without device= (on the CPU, labels in their own dtype)
     ref = next(iter(DataLoader(ds, batch_size=4, shuffle=True, seed=0)))
-    np.testing.assert_array_equal(xb.numpy(), ref[0])
-    np.testing.assert_array_equal(yb.numpy(), ref[1])
+    assert ref[0].device.kind == "cpu" and ref[1].dtype == np.uint8
+    np.testing.assert_array_equal(xb.numpy(), ref[0].numpy())
+    np.testing.assert_array_equal(yb.numpy(), ref[1].numpy())
 
 
 def test_loader_device_dataset_of_tensors_stays_on_device(device):
@@ -249,12 +265,16 @@ def test_to_device_dtype_rules():
 
 def test_default_collate_types():
     assert default_collate([1, 2]).dtype == np.int64
-    assert default_collate([1.0, 2.0]).dtype == np.float32
+    assert default_collate([1.0, 2.0]).dtype == np.float64            # PyTorch's rule for Python floats
     assert default_collate([True, False]).dtype == np.bool_
     assert default_collate([np.float64(1), np.float64(2)]).dtype == np.float64
+    assert default_collate([np.float32(1), np.float32(2)]).dtype == np.float32
     assert default_collate(["a", "b"]) == ["a", "b"]
     out = default_collate([{"a": np.zeros(2), "b": 1}, {"a": np.ones(2), "b": 2}])
     assert out["a"].shape == (2, 2) and out["b"].tolist() == [1, 2]
+    assert isinstance(out["a"], ag.Tensor) and out["a"].dtype == np.float64
+    pairs = default_collate([(np.zeros(3, np.float32), 1), (np.ones(3, np.float32), 2)])
+    assert isinstance(pairs, list) and [type(t) for t in pairs] == [ag.Tensor, ag.Tensor]   # tuples -> a list
     t = default_collate([ag.tensor([1., 2.]), ag.tensor([3., 4.])])
     assert isinstance(t, ag.Tensor) and t.shape == (2, 2)
     with pytest.raises(TypeError, match="collate_fn"):

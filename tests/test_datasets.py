@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import autograd as ag
 from nn.data import DataLoader, datasets
 from nn.data import transforms as T
 from nn.data.datasets import ChecksumError, DatasetNotFoundError, ImageDataset
@@ -174,8 +175,9 @@ def test_load_from_root(tmp_path, gz, split):
     np.testing.assert_array_equal(ds.labels, labels)
     assert ds.path == tmp_path / "d" and ds.split == split and ds.name == "mnist"
     img, lab = ds[2]
-    np.testing.assert_array_equal(img, images[2])
-    assert lab == labels[2]
+    assert isinstance(img, ag.Tensor) and img.dtype == np.uint8 and img.shape == (28, 28)
+    np.testing.assert_array_equal(img.numpy(), images[2])
+    assert isinstance(lab, ag.Tensor) and lab.dtype == np.int64 and lab.item() == labels[2]
 
 
 def test_root_layouts(tmp_path):
@@ -446,6 +448,9 @@ def test_image_dataset_float_arrays_and_loader(tmp_path):
     assert [tuple(b[0].shape) for b in batches] == [(4, 784), (4, 784), (1, 784)]
     assert batches[0][0].dtype == np.float32 and batches[0][1].dtype == np.int64
     assert sorted(np.concatenate([b[1].numpy() for b in batches]).tolist()) == sorted(labels.tolist())
+    plain = list(DataLoader(tds, batch_size=4))                      # no device: Tensors on the CPU all the same
+    assert all(isinstance(t, ag.Tensor) and t.device.kind == "cpu" for b in plain for t in b)
+    np.testing.assert_allclose(plain[0][0].numpy(), images[:4].reshape(4, -1) / 255, rtol=1e-6)
 
 
 # --- the real Debian copy --------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+import autograd as ag
 import backends
 from autograd import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "k_fold", "as_generator"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "k_fold", "as_generator", "as_tensors"]
 
 
 def as_generator(seed=None):
@@ -32,8 +33,10 @@ class Dataset:
     """A map-style dataset: ``dataset[i]`` is sample ``i`` and ``len(dataset)`` the number of samples.
 
     Subclasses implement ``__getitem__`` and ``__len__``. They may also implement
-    ``get_batch(indices)`` returning the already collated batch for an int64 index array: the
-    :class:`~nn.data.DataLoader` then uses it instead of ``__getitem__`` per sample.
+    ``get_batch(indices)`` returning the batch that collating the samples would give (Tensors), for an int64
+    index array or a slice: the :class:`~nn.data.DataLoader` then uses it instead of ``__getitem__`` per
+    sample. ``get_batch`` may be a property that raises AttributeError when the dataset cannot batch itself
+    (e.g. a transform that must run per sample); the loader looks at every pass.
     """
 
     def __getitem__(self, index):
@@ -41,15 +44,6 @@ class Dataset:
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must implement __len__")
-
-
-def _raw(a):
-    """The raw array of a Tensor (kept on its device, not copied), or a NumPy array of anything else."""
-    if isinstance(a, Tensor):
-        return a.array
-    if backends.is_array(a):
-        return a
-    return np.asarray(a)
 
 
 def _take(a, indices):
@@ -61,65 +55,123 @@ def _take(a, indices):
     return a[indices]
 
 
+def as_tensors(batch):
+    """``batch`` with every NumPy/CuPy array (in nested tuples, lists and dicts) wrapped as a Tensor on its
+    device, sharing memory; Tensors and other leaves are kept."""
+    if isinstance(batch, Tensor):
+        return batch
+    if type(batch) is list:                       # the usual batch: [inputs, targets]
+        return [as_tensors(v) for v in batch]
+    if backends.is_array(batch):
+        return ag.as_tensor(batch)
+    if isinstance(batch, (str, bytes, numbers.Number)) or batch is None:
+        return batch
+    if isinstance(batch, dict):
+        return type(batch)((k, as_tensors(v)) for k, v in batch.items())
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(as_tensors(v) for v in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(as_tensors(v) for v in batch)
+    return batch
+
+
+def _data_tensor(a, i: int) -> Tensor:
+    """A dataset's column as a Tensor: Tensors as they are, arrays shared (``as_tensor``), lists converted."""
+    if isinstance(a, Tensor):
+        return a
+    try:
+        return ag.as_tensor(a)
+    except TypeError as e:
+        raise TypeError(f"TensorDataset: tensor {i}: {e}") from None
+
+
+def _is_index(index) -> bool:
+    return isinstance(index, numbers.Integral) and not isinstance(index, (bool, np.bool_))
+
+
 class TensorDataset(Dataset):
-    """Samples are rows of equally long arrays: ``dataset[i] == (a[i], b[i], ...)``.
+    """Samples are rows of equally long tensors: ``dataset[i] == (a[i], b[i], ...)``, as PyTorch's.
 
     Args:
-        *arrays: NumPy arrays, array-likes or autograd Tensors (a Tensor's array is used as it is, so a
-            dataset of CUDA tensors yields CUDA batches); all with the same first dimension.
-        transform: optional callable applied to batches of the first array (e.g. images).
-        target_transform: optional callable applied to batches of the second array (e.g. labels).
+        *tensors: autograd Tensors (kept as they are: a dataset of CUDA tensors yields CUDA batches), or
+            NumPy/CuPy arrays (wrapped with ``autograd.as_tensor``, sharing memory) or lists (converted);
+            all with the same first dimension. ``.tensors`` holds them, ``.arrays`` their raw arrays.
+        transform: optional callable applied to batches of the first tensor's raw array (e.g. images).
+        target_transform: optional callable applied to batches of the second tensor's raw array (e.g. labels).
 
-    Transforms always see a batch (leading axis = samples), also for ``dataset[i]``, which applies them
-    to ``a[i:i+1]``; see :mod:`nn.data.transforms`.
+    ``dataset[i]`` is a tuple of Tensors that are views of row ``i`` (they share memory with the dataset, as
+    PyTorch's); ``dataset[slice or int sequence]`` gives the rows at once (a slice as views). With transforms,
+    which always see a batch of raw arrays (leading axis = samples; see :mod:`nn.data.transforms`),
+    ``dataset[i]`` applies them to ``a[i:i+1]``. :meth:`get_batch` is the DataLoader's fast path.
     """
 
-    def __init__(self, *arrays, transform: Callable | None = None, target_transform: Callable | None = None):
-        if not arrays:
+    def __init__(self, *tensors, transform: Callable | None = None, target_transform: Callable | None = None):
+        if not tensors:
             raise ValueError("TensorDataset needs at least one array")
-        arrays = tuple(_raw(a) for a in arrays)
-        for i, a in enumerate(arrays):
-            if a.ndim == 0:
+        tensors = tuple(_data_tensor(a, i) for i, a in enumerate(tensors))
+        for i, t in enumerate(tensors):
+            if t.ndim == 0:
                 raise ValueError(f"TensorDataset: array {i} is 0-d; every array needs a first (sample) dimension")
-        n = arrays[0].shape[0]
-        if any(a.shape[0] != n for a in arrays):
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
             raise ValueError("TensorDataset: arrays must have the same length (first dimension), got shapes "
-                             + ", ".join(str(tuple(a.shape)) for a in arrays))
-        self.arrays = arrays
+                             + ", ".join(str(tuple(t.shape)) for t in tensors))
+        self.tensors = tensors
         self.transform = transform
         self.target_transform = target_transform
 
-    def __len__(self) -> int:
-        return int(self.arrays[0].shape[0])
+    @property
+    def arrays(self) -> tuple:
+        """The raw NumPy/CuPy arrays of :attr:`tensors` (not copied)."""
+        return tuple(t.array for t in self.tensors)
 
-    def _apply(self, batch: list) -> tuple:
+    def __len__(self) -> int:
+        return int(self.tensors[0].shape[0])
+
+    def _apply(self, batch: list) -> list:
         if self.transform is not None:
             batch[0] = self.transform(batch[0])
         if self.target_transform is not None and len(batch) > 1:
             batch[1] = self.target_transform(batch[1])
-        return tuple(batch)
+        return batch
 
     def __getitem__(self, index):
         n = len(self)
-        if not isinstance(index, numbers.Integral):
-            raise TypeError(f"TensorDataset indices must be integers, got {type(index).__name__}; "
-                            "use get_batch(indices) or a DataLoader for batches")
+        if not _is_index(index):
+            if isinstance(index, (slice, Sequence, np.ndarray, Tensor)) and not isinstance(index, (str, bytes)):
+                return tuple(self._rows(index))
+            raise TypeError(f"TensorDataset indices must be integers, slices or sequences of integers, got "
+                            f"{type(index).__name__}")
         i = int(index)
         if not -n <= i < n:
             raise IndexError(f"index {index} is out of range for a dataset of {n} samples")
         if i < 0:
             i += n
         if self.transform is None and self.target_transform is None:
-            return tuple(a[i] for a in self.arrays)
+            return tuple(ag.as_tensor(a[i, ...]) for a in self.arrays)          # views, as PyTorch's t[i]
         batch = self._apply([a[i:i + 1] for a in self.arrays])
-        return tuple(b[0] for b in batch)
+        return tuple(as_tensors(b[0]) for b in batch)
 
-    def get_batch(self, indices) -> tuple:
-        """The batch ``(a[indices], b[indices], ...)`` with the transforms applied (new arrays)."""
-        return self._apply([_take(a, indices) for a in self.arrays])
+    def _rows(self, index) -> list:
+        if isinstance(index, slice):
+            batch = [a[index] for a in self.arrays]
+        else:
+            idx = np.asarray(index.numpy() if isinstance(index, Tensor) else index)
+            if idx.dtype == np.bool_ or (idx.size and idx.dtype.kind not in "iu"):
+                raise TypeError(f"TensorDataset indices must be integers, got an array of {idx.dtype}")
+            n = len(self)
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise IndexError(f"indices out of range for a dataset of {n} samples")
+            batch = [_take(a, idx.astype(np.int64)) for a in self.arrays]
+        return [as_tensors(b) for b in self._apply(batch)]
+
+    def get_batch(self, indices) -> list:
+        """The batch ``[a[indices], b[indices], ...]`` with the transforms applied, as Tensors on the data's
+        device: new arrays, gathered once (``indices``: an int64 array or a slice)."""
+        return [as_tensors(b) for b in self._apply([_take(a, indices) for a in self.arrays])]
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in self.arrays)
+        shapes = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in self.tensors)
         return f"{type(self).__name__}({len(self)} samples: {shapes})"
 
 
@@ -157,9 +209,14 @@ class Subset(Dataset):
 
 
 def batch_fn(dataset) -> Callable | None:
-    """The dataset's fast batch function ``f(int64 indices) -> batch``, or None when it has none."""
+    """The dataset's fast batch function ``f(int64 indices or slice) -> batch``, or None when it has none.
+
+    Arrays and Tensors used as datasets are gathered at once (a Tensor batch); datasets give their
+    ``get_batch`` (absent, or raising AttributeError, when they cannot batch themselves now)."""
     if backends.is_array(dataset):
-        return lambda indices: _take(dataset, indices)
+        return lambda indices: ag.as_tensor(_take(dataset, indices))
+    if isinstance(dataset, Tensor):
+        return lambda indices: ag.as_tensor(_take(dataset.array, indices))
     try:
         return getattr(dataset, "get_batch", None)
     except AttributeError:

@@ -1,6 +1,22 @@
-"""MNIST and Fashion-MNIST from their IDX files.
+"""MNIST and Fashion-MNIST from their IDX files, as torchvision's datasets and as whole arrays.
 
-    from nn.data import datasets, DataLoader, transforms as T
+torchvision's classes (``nn.data.datasets`` stands for ``torchvision.datasets``)::
+
+    from nn.data import DataLoader, datasets, transforms
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    train = datasets.MNIST("./data", train=True, transform=tf, download=True)
+    image, target = train[0]                         # float32 Tensor (1, 28, 28), int
+    for images, labels in DataLoader(train, batch_size=64, shuffle=True): ...   # (64, 1, 28, 28), (64,) int64
+
+:class:`MNIST` and :class:`FashionMNIST` give each sample as torchvision does, except that the image is a uint8
+``(28, 28)`` NumPy array where torchvision gives a PIL image (xpgrad needs no PIL; ``transforms.ToTensor()``
+takes the array).
+Their transforms run per sample; ``ToTensor`` followed by ``Normalize`` (or no transform) is recognised and
+run on whole batches instead, with the same values, so a DataLoader over them is as fast as over arrays.
+
+The whole-array functions (batch-wise transforms, see :mod:`nn.data.transforms`)::
+
+    from nn.data import transforms as T
     train = datasets.mnist("train")                  # ImageDataset: .images uint8 (60000, 28, 28), .labels int64
     x, y = train.float_arrays(flatten=True)          # float32 (60000, 784) in [0, 1], int64 (60000,)
     train = datasets.fashion_mnist("train", transform=T.Compose([T.ToFloat(), T.Flatten()]))
@@ -36,12 +52,18 @@ from typing import Callable
 
 import numpy as np
 
-from ..serialization import create_temp
-from .dataset import TensorDataset
-from .idx import IDXFormatError, read_idx_images, read_idx_labels
+import autograd as ag
+import backends
+from autograd import Tensor
 
-__all__ = ["ImageDataset", "DatasetNotFoundError", "ChecksumError", "mnist", "fashion_mnist", "load",
-           "cache_dir", "download", "find", "SPECS"]
+from ..serialization import create_temp
+from . import transforms as T
+from .dataset import Dataset, TensorDataset, _is_index, _take
+from .idx import IDXFormatError, read_idx_images, read_idx_labels
+from .loader import default_collate
+
+__all__ = ["MNIST", "FashionMNIST", "ImageDataset", "DatasetNotFoundError", "ChecksumError", "mnist",
+           "fashion_mnist", "load", "cache_dir", "download", "find", "SPECS"]
 
 SYSTEM_DIRS: tuple[str, ...] = ("/usr/share/datasets",)   # searched as <dir>/<name>/
 DOWNLOAD_TIMEOUT = 30.0                                   # seconds per network read
@@ -99,10 +121,11 @@ _PREFIX = {"train": "train", "test": "t10k"}
 class ImageDataset(TensorDataset):
     """A labelled image dataset: ``.images`` (N, H, W) uint8 and ``.labels`` (N,) int64.
 
-    ``dataset[i]`` is ``(image, label)``, transformed when ``transform``/``target_transform`` are set
-    (they are applied batch-wise, also by the DataLoader's fast path). ``.path`` is the directory the
-    files were read from, ``.classes`` the class names, ``.mean``/``.std`` the training-set pixel
-    statistics on the [0, 1] scale.
+    ``dataset[i]`` is ``(image, label)`` as Tensors (a :class:`TensorDataset`), transformed when
+    ``transform``/``target_transform`` are set (they are applied batch-wise, also by the DataLoader's fast
+    path; for torchvision's per-sample transforms use :class:`MNIST` / :class:`FashionMNIST`). ``.path`` is
+    the directory the files were read from, ``.classes`` the class names, ``.mean``/``.std`` the training-set
+    pixel statistics on the [0, 1] scale.
     """
 
     def __init__(self, images, labels, *, name: str, split: str, classes=(), path=None, mean=None, std=None,
@@ -114,11 +137,13 @@ class ImageDataset(TensorDataset):
 
     @property
     def images(self) -> np.ndarray:
-        return self.arrays[0]
+        """The images as a raw uint8 array (N, H, W) (not copied)."""
+        return self.tensors[0].array
 
     @property
     def labels(self) -> np.ndarray:
-        return self.arrays[1]
+        """The labels as a raw int64 array (N,) (not copied)."""
+        return self.tensors[1].array
 
     def float_arrays(self, flatten: bool = False, normalize: str | None = "unit") -> tuple[np.ndarray, np.ndarray]:
         """``(images, labels)`` as float32 and int64 arrays, for whole-array training loops.
@@ -396,3 +421,156 @@ def fashion_mnist(split: str = "train", root=None, download: bool = True, transf
     On Debian/Ubuntu ``apt-get install dataset-fashion-mnist`` provides the files.
     """
     return load("fashion-mnist", split, root, download, transform, target_transform)
+
+
+# --- torchvision's classes ---------------------------------------------------------------------------------
+def _steps(transform) -> list:
+    if type(transform) is T.Compose:
+        return [s for t in transform.transforms for s in _steps(t)]
+    return [transform]
+
+
+def _pixel_table(transform) -> np.ndarray | None:
+    """For ``ToTensor()`` followed by any ``Normalize``s (every pixel transformed on its own), the transform's
+    value for each of the 256 uint8 pixel values, computed by the transform itself (so a batch looked up in
+    the table equals the stacked per-sample results bit for bit); None for any other transform."""
+    steps = _steps(transform)
+    if not steps or type(steps[0]) is not T.ToTensor or any(type(s) is not T.Normalize for s in steps[1:]):
+        return None
+    out = transform(np.arange(256, dtype=np.uint8).reshape(16, 16))
+    if not isinstance(out, Tensor) or tuple(out.shape) != (1, 16, 16):
+        return None                                  # e.g. 3-channel statistics broadcast onto one channel
+    return out.numpy().reshape(256)
+
+
+def _column(value, what: str, ndim: int) -> Tensor:
+    t = value if isinstance(value, Tensor) else ag.as_tensor(value)
+    if t.ndim != ndim:
+        raise ValueError(f"{what} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+    return t
+
+
+class MNIST(Dataset):
+    """The MNIST handwritten digits, as ``torchvision.datasets.MNIST``.
+
+    Args:
+        root: a directory to look in first: the IDX files themselves, ``root/mnist/`` or torchvision's
+            ``root/MNIST/raw/`` (None: skip). Then ``$XPGRAD_DATA``, the user cache and
+            ``/usr/share/datasets`` are searched (see :mod:`nn.data.datasets`).
+        train: the 60,000 training images, else the 10,000 test images.
+        transform: applied to each image, a uint8 ``(28, 28)`` NumPy array (torchvision: a PIL image), e.g.
+            ``transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])``.
+        target_transform: applied to each target, an int.
+        download: when no local copy is found, download the files into the user cache (MD5-checked).
+            Without it (the default, as torchvision) a missing dataset raises :class:`DatasetNotFoundError`
+            listing every place looked in and every way to provide the files.
+
+    ``dataset[i]`` is ``(image, target)`` after the transforms. ``.data`` is a uint8 Tensor (N, 28, 28),
+    ``.targets`` an int64 Tensor (N,) (both may be replaced, e.g. by a slice of themselves), ``.classes`` the
+    class names, ``.class_to_idx`` their indices, ``.path`` the folder the files were read from.
+
+    A DataLoader batches it at once (one gather, no per-sample Python) when ``transform`` is None (uint8
+    batches) or ``ToTensor()`` followed by ``Normalize``s (float batches (N, 1, 28, 28), looked up in a
+    256-entry table the transform itself computed: the same values as per sample); any other transform
+    (random ones included) runs per sample. ``target_transform`` always runs per target.
+    """
+
+    name = "mnist"
+    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+               "8 - eight", "9 - nine"]
+
+    def __init__(self, root=None, train: bool = True, transform: Callable | None = None,
+                 target_transform: Callable | None = None, download: bool = False):
+        self.root = root
+        self.train = bool(train)
+        self.transform, self.target_transform = transform, target_transform
+        ds = load(self.name, "train" if self.train else "test", root=root, download=download)
+        self.path = ds.path
+        self.data, self.targets = ds.images, ds.labels
+        self.classes = list(self.classes)
+
+    @property
+    def data(self) -> Tensor:
+        """The images: uint8 Tensor (N, H, W)."""
+        return self._images
+
+    @data.setter
+    def data(self, value) -> None:
+        self._images = _column(value, f"{type(self).__name__}.data", 3)
+
+    @property
+    def targets(self) -> Tensor:
+        """The class indices: int64 Tensor (N,)."""
+        return self._targets
+
+    @targets.setter
+    def targets(self, value) -> None:
+        self._targets = _column(value, f"{type(self).__name__}.targets", 1)
+
+    @property
+    def class_to_idx(self) -> dict:
+        return {c: i for i, c in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return int(self._images.shape[0])
+
+    def __getitem__(self, index):
+        if not _is_index(index):
+            raise TypeError(f"{type(self).__name__} indices must be integers, got {type(index).__name__}")
+        n = len(self)
+        if not -n <= int(index) < n:
+            raise IndexError(f"index {index} is out of range for a dataset of {n} samples")
+        img = self._images.array[int(index)].copy()          # uint8 (H, W), the caller's own
+        target = int(self._targets.array[int(index)])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    @property
+    def get_batch(self):
+        """The DataLoader's fast path: present when the transform is None or ToTensor then Normalize."""
+        images = self._images.array
+        if self.transform is None:
+            table = None
+        else:
+            table = _pixel_table(self.transform) if images.dtype == np.uint8 else None
+            if table is None:
+                raise AttributeError("get_batch")          # a per-sample transform: the loader indexes
+            table = backends.backend_of(images).xp.asarray(table)
+
+        def batch(indices) -> list:
+            imgs = self._images.array
+            if table is None:
+                x = _take(imgs, indices)
+            else:
+                xp = backends.backend_of(imgs).xp
+                picked = imgs[indices] if isinstance(indices, slice) else xp.take(imgs, xp.asarray(indices), axis=0)
+                x = xp.take(table, picked)[:, None]             # (N, 1, H, W): a table look-up per pixel
+            y = _take(self._targets.array, indices)
+            if self.target_transform is None:
+                y = ag.as_tensor(y.astype(np.int64, copy=False))
+            else:
+                y = default_collate([self.target_transform(int(v)) for v in y.tolist()])
+            return [ag.as_tensor(x), y]
+        return batch
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(d) for d in self._images.shape[1:])
+        lines = [f"{type(self).__name__}: {len(self)} images {shape}, {'train' if self.train else 'test'} split, "
+                 f"from {self.path}"]
+        if self.transform is not None:
+            lines.append(f"    transform: {self.transform!r}")
+        if self.target_transform is not None:
+            lines.append(f"    target_transform: {self.target_transform!r}")
+        return "\n".join(lines)
+
+
+class FashionMNIST(MNIST):
+    """Fashion-MNIST (Zalando's article images, 10 classes), as ``torchvision.datasets.FashionMNIST``: the same
+    arguments and behaviour as :class:`MNIST` (``root/FashionMNIST/raw/`` and ``root/fashion-mnist/`` are
+    looked in; on Debian/Ubuntu ``apt-get install dataset-fashion-mnist`` provides the files)."""
+
+    name = "fashion-mnist"
+    classes = list(SPECS["fashion-mnist"].classes)
