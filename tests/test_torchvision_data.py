@@ -504,7 +504,7 @@ def test_mnist_target_transform_and_replaced_data(tmp_path):
 
 
 def test_textbook_loop_with_to_tensor_and_normalize(tmp_path):
-    """The textbook's PyTorch MNIST MLP with only the imports changed (labels.shape[0] for labels.size(0))."""
+    """The textbook's PyTorch MNIST MLP (ch. 3 notes) with only the imports changed."""
     write_split(tmp_path / "data" / "MNIST" / "raw", "train", n=256, seed=0, learnable=True)
     write_split(tmp_path / "data" / "MNIST" / "raw", "test", n=128, seed=1, learnable=True)
     torch = ag
@@ -522,6 +522,7 @@ def test_textbook_loop_with_to_tensor_and_normalize(tmp_path):
             self.fc2 = nn.Linear(hidden_size, output_size)
 
         def forward(self, x):
+            x = x.view(x.size(0), -1)
             return self.fc2(self.relu(self.fc1(x)))
 
     torch.manual_seed(0)
@@ -544,9 +545,9 @@ def test_textbook_loop_with_to_tensor_and_normalize(tmp_path):
     with torch.no_grad():
         for images, labels in testloader:
             assert images.shape[1:] == (1, 28, 28) and labels.dtype == np.int64
-            outputs = model(images.reshape(-1, 28 * 28))
+            outputs = model(images)
             _, predicted = torch.max(outputs.data, 1)
-            total += labels.shape[0]
+            total += labels.size(0)
             correct += (predicted == labels).sum().item()
     assert total == 128
     assert losses[-1] < 0.5 * losses[0] and correct / total > 0.9
