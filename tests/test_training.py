@@ -66,6 +66,24 @@ def test_fit_reduces_loss_and_fills_history():
     assert History.from_dict(d) == h
 
 
+def test_fit_steps_reduce_lr_on_plateau_on_the_validation_loss():
+    """fit hands ReduceLROnPlateau the epoch's validation loss (the training loss without a val_loader)."""
+    x, y = blobs(n=64)
+    ds = TensorDataset(x, y)
+    for val in (DataLoader(ds, 64), None):
+        ag.manual_seed(0)
+        model = mlp()
+        opt = nn.optim.SGD(model.parameters(), lr=1e-4)     # far from halving the loss per epoch: a plateau
+        sched = nn.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.5)
+        seen = []
+        step = sched.step
+        sched.step = lambda metric: (seen.append(metric), step(metric))[1]
+        h = fit(model, opt, nn.CrossEntropyLoss(), DataLoader(ds, 16), 3, val_loader=val, scheduler=sched,
+                progress=False)
+        assert seen == pytest.approx(h.val_loss if val is not None else h.train_loss)
+        assert h.lr == pytest.approx([1e-4, 1e-4, 5e-5])    # the lr an epoch trained with; cut after epoch 2
+
+
 def test_fit_without_val_leaves_metrics_none_and_model_in_train_mode():
     x, y = blobs(n=64)
     ag.manual_seed(0)

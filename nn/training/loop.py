@@ -26,6 +26,7 @@ from autograd import Tensor
 from ..data import to_device
 from ..losses import BCELoss, BCEWithLogitsLoss
 from ..module import Module
+from ..optim.lr_scheduler import ReduceLROnPlateau
 from .checkpoint import _checkpoint_path, _resume, _save_checkpoint
 from .divergence import OTHER_RANK, DivergenceError, first_nonfinite, nonfinite_state
 from .history import EarlyStopping, History
@@ -319,7 +320,9 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
         train_loader, val_loader, test_loader: iterables of ``(inputs, targets)`` batches (a
             :class:`~nn.data.DataLoader`); arrays are moved to the model's device, floating ones cast to its dtype.
         epochs: total number of epochs (a resumed run continues up to it).
-        scheduler: an epoch-level learning-rate scheduler (``nn.optim.lr_scheduler``), stepped after each epoch.
+        scheduler: an epoch-level learning-rate scheduler (``nn.optim.lr_scheduler``), stepped after each epoch;
+            a ``ReduceLROnPlateau`` is stepped on the epoch's validation loss (the training loss without
+            ``val_loader``).
         device: ``"cpu"``/``"cuda"``; default: where the model's parameters are.
         early_stopping: an :class:`EarlyStopping`, or an int (patience on the validation loss); needs
             ``val_loader``. With ``restore_best_weights`` the model ends with its best epoch's weights.
@@ -420,7 +423,9 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
             rec["val_loss"], rec["val_acc"] = _reduced_evaluate(comm, model, val_loader, loss_fn, dev)
         if test_loader is not None:
             rec["test_loss"], rec["test_acc"] = _reduced_evaluate(comm, model, test_loader, loss_fn, dev)
-        if scheduler is not None:
+        if isinstance(scheduler, ReduceLROnPlateau):        # steps on a metric: the validation loss, if any
+            scheduler.step(rec["val_loss"] if rec.get("val_loss") is not None else rec["train_loss"])
+        elif scheduler is not None:
             scheduler.step()
         rec["time"] = time.perf_counter() - t0
         history.append(rec)
