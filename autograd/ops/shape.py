@@ -13,7 +13,8 @@ from ._util import normalize_axis
 
 __all__ = ["reshape", "permute", "transpose", "t", "movedim", "broadcast_to", "sum_to", "cat", "stack", "hstack",
            "vstack", "split", "tensor_split", "chunk", "unbind", "squeeze", "unsqueeze", "flatten", "unflatten",
-           "expand", "expand_as", "repeat", "repeat_interleave", "tril", "triu", "diagonal", "diag", "roll", "flip", "fliplr", "flipud", "clone",
+           "expand", "expand_as", "repeat", "repeat_interleave", "tril", "triu", "diagonal", "diag", "roll", "flip",
+           "fliplr", "flipud", "clone",
            "pad", "getitem", "astype", "transfer"]
 
 builtins_sum, builtins_min, builtins_max, builtins_abs = builtins.sum, builtins.min, builtins.max, builtins.abs
@@ -506,6 +507,8 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
             (-1 in sizes and (known == 0 or input.shape[d] % known)):
         raise ValueError(f"unflatten: sizes {sizes} do not fit dim {dim} of size {input.shape[d]} "
                          f"(shape {input.shape})")
+    if -1 in sizes:                 # resolved here: NumPy cannot infer it when another dim is 0
+        sizes = tuple(input.shape[d] // known if k == -1 else k for k in sizes)
     return reshape(input, input.shape[:d] + sizes + input.shape[d + 1:])
 
 
@@ -873,3 +876,94 @@ composite("repeat_interleave", OpSpec(ref=lambda np, x, repeats, dim: np.repeat(
                                       call=lambda x, **kw: repeat_interleave(x, **kw),
                                       kwargs=lambda d, shapes: {"repeats": d.int(0, 3),
                                                                 "dim": d.int(0, len(shapes[0]) - 1)}))
+
+
+def _dim_of(d, shapes, extra: int = 0) -> dict:
+    return {"dim": d.int(-len(shapes[0]) - extra, len(shapes[0]) - 1 + extra)}
+
+
+def _view_sample(d):
+    [x], kw = _reshape_sample(d)
+    return [x], {"shape": kw["shape"]}
+
+
+def _movedim_sample(d):
+    shape = d.shape(min_dims=1, max_dims=4)
+    n = len(shape)
+    k = d.int(1, n)
+    source, destination = tuple(d.permutation(range(n))[:k]), tuple(d.permutation(range(n))[:k])
+    return [d.array(shape)], {"source": source, "destination": destination}
+
+
+def _expand_sample(d):
+    shape = d.shape(max_dims=3)
+    sizes = [d.int(1, 3) for _ in range(d.int(0, 1))] + [(-1 if d.bool() else d.int(1, 3)) if n == 1 else
+                                                          (-1 if d.bool() else n) for n in shape]
+    return [d.array(shape)], {"sizes": tuple(sizes)}
+
+
+def _unflatten_sample(d):
+    shape = list(d.shape(min_dims=1, max_dims=3))
+    dim = d.int(0, len(shape) - 1)
+    n = shape[dim]
+    k = d.choice([k for k in range(1, n + 1) if n % k == 0] or [1])
+    sizes = (k, n // k) if n else (0, 1)
+    if d.bool() and n:
+        sizes = (k, -1)
+    return [d.array(tuple(shape))], {"dim": dim, "sizes": sizes}
+
+
+def _diagonal_sample(d):
+    shape = d.shape(min_dims=2, max_dims=3)
+    n = len(shape)
+    a, b = d.permutation(range(n))[:2]
+    return [d.array(shape)], {"offset": d.int(-2, 2), "dim1": a, "dim2": b}
+
+
+def _pad_mode_sample(d):
+    shape = d.shape(min_dims=1, max_dims=3, min_side=3)
+    k = d.int(1, len(shape))
+    return [d.array(shape)], {"pad": tuple(d.int(0, 2) for _ in range(2 * k)),
+                              "mode": d.choice(["reflect", "replicate", "circular"])}
+
+
+def _pad_mode_ref(np, x, pad, mode):
+    widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)][::-1]
+    return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode])
+
+
+def _stack2(d, max_dims=2):
+    base = list(d.shape(min_dims=1, max_dims=max_dims))
+    shapes = []
+    for _ in range(d.int(1, 3)):
+        s = list(base)
+        s[0 if len(s) == 1 else 1] = d.int(0, 3)
+        shapes.append(tuple(s))
+    return [d.array(s) for s in shapes], {}
+
+
+composite("view", OpSpec(ref=lambda np, x, shape: np.reshape(x, shape), sample=_view_sample,
+                         call=lambda x, shape: view(x, *shape)))
+composite("t", OpSpec(ref=lambda np, x: x.T, shapes=lambda d: [d.shape(max_dims=2)], call=lambda x: t(x)))
+composite("movedim", OpSpec(ref=lambda np, x, source, destination: np.moveaxis(x, source, destination),
+                            sample=_movedim_sample, call=lambda x, **kw: movedim(x, **kw)))
+composite("expand", OpSpec(ref=lambda np, x, sizes: np.broadcast_to(
+    x, tuple(x.shape[i - (len(sizes) - x.ndim)] if s == -1 else s for i, s in enumerate(sizes))),
+    sample=_expand_sample, call=lambda x, sizes: expand(x, *sizes)))
+composite("unflatten", OpSpec(ref=lambda np, x, dim, sizes: x.reshape(x.shape[:dim] + tuple(
+    x.shape[dim] // -int(np.prod(sizes)) if s == -1 else s for s in sizes) + x.shape[dim + 1:]),
+    sample=_unflatten_sample, call=lambda x, **kw: unflatten(x, **kw)))
+composite("chunk", OpSpec(ref=lambda np, x, chunks, dim: tuple(np.array_split(x, -(-x.shape[dim] // max(
+    -(-x.shape[dim] // chunks), 1)), axis=dim)) if x.shape[dim] else (x,), shapes="min1dim",
+    call=lambda x, **kw: chunk(x, **kw), kwargs=lambda d, shapes: {"chunks": d.int(1, 4), **_dim_of(d, shapes)}))
+composite("tensor_split", OpSpec(ref=lambda np, x, indices_or_sections, dim: tuple(np.array_split(
+    x, indices_or_sections, axis=dim)), shapes="min1dim", call=lambda x, **kw: tensor_split(x, **kw),
+    kwargs=lambda d, shapes: {"indices_or_sections": d.int(1, 4), **_dim_of(d, shapes)}))
+composite("unbind", OpSpec(ref=lambda np, x, dim: tuple(np.moveaxis(x, dim, 0)), shapes="min1dim",
+                           call=lambda x, **kw: unbind(x, **kw), kwargs=_dim_of))
+composite("hstack", OpSpec(ref=lambda np, *xs: np.hstack(xs), sample=_stack2, call=lambda *xs: hstack(xs)))
+composite("vstack", OpSpec(ref=lambda np, *xs: np.vstack(xs), sample=lambda d: (lambda s: (
+    [d.array(s) for _ in range(d.int(1, 3))], {}))(d.shape(min_dims=1, max_dims=2)), call=lambda *xs: vstack(xs)))
+composite("diagonal", OpSpec(ref=lambda np, x, offset, dim1, dim2: np.diagonal(x, offset, dim1, dim2),
+                             sample=_diagonal_sample, call=lambda x, **kw: diagonal(x, **kw)))
+composite("pad(mode)", OpSpec(ref=_pad_mode_ref, sample=_pad_mode_sample, call=lambda x, **kw: pad(x, **kw)))
