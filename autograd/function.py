@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import weakref
+from dataclasses import replace
 
 from backends import DeviceError
 from backends.base import memory_order
@@ -193,9 +194,9 @@ def all_specs() -> dict[str, OpSpec]:
     for cls in _REGISTRY.values():
         if cls.spec is not None:
             key = named.get(cls, cls.__name__)
-            cls.spec.name = cls.spec.name or key
-            if cls.spec.call is None:
-                cls.spec.call = cls.apply
-            out[key] = cls.spec
+            spec = cls.spec
+            if not spec.name or spec.call is None:       # a copy: the class's record stays as declared
+                spec = replace(spec, name=spec.name or key, call=spec.call or cls.apply)
+            out[key] = spec
     out.update(composites())
     return out

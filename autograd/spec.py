@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 _COMPOSITES: dict[str, "OpSpec"] = {}   # public functions without a Function of their own, by name
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpSpec:
-    """How to test one op.
+    """How to test one op. Frozen once made: the tools that need another variant (a name, an entry point) take
+    a copy with ``dataclasses.replace``, so checking one op can never change what another op's checks test.
 
     Attributes:
         ref: NumPy reference, ``ref(np, *arrays, **kwargs)``.
@@ -64,8 +65,9 @@ class OpSpec:
 
 
 def composite(name: str, spec: OpSpec) -> OpSpec:
-    """Register the spec of a public function built from other ops (no Function of its own)."""
-    spec.name = name
+    """Register the spec of a public function built from other ops (no Function of its own); returns the
+    registered record (``spec`` named ``name``)."""
+    spec = replace(spec, name=name)
     _COMPOSITES[name] = spec
     return spec
 
@@ -158,13 +160,9 @@ def public(op: type | None = None, *, method=False, operators=(), roperators=(),
         _PUBLIC[name] = Public(name, func, op, methods, tuple(operators), tuple(roperators), functional, export,
                                tuple(aliases), tuple(kw.items()))
         if spec is not None:
-            if spec.call is None:
-                spec.call = func
-            composite(name, spec)
+            composite(name, replace(spec, call=spec.call or func))
         elif op is not None and getattr(op, "spec", None) is not None:
-            if op.spec.call is None:
-                op.spec.call = func
-            op.spec.name = op.spec.name or name
+            op.spec = replace(op.spec, call=op.spec.call or func, name=op.spec.name or name)
         return func
     return deco
 

@@ -28,6 +28,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the test extra
     raise ImportError("autograd.testing needs hypothesis: pip install 'xpgrad[test]' (or hypothesis)") from exc
 
+from dataclasses import replace
+
 import backends
 
 from .factories import tensor
@@ -278,8 +280,9 @@ def check_function(op, spec: OpSpec | None = None, devices=None, max_examples: i
     if spec.call is None:
         if not (isinstance(op, type) and issubclass(op, Function)) and not callable(op):
             raise TypeError(f"check_function: expected a Function subclass or a callable, got {type(op).__name__}")
-        spec.call = op.apply if isinstance(op, type) and issubclass(op, Function) else op
-    spec.name = spec.name or getattr(op, "__name__", "op")
+    # a copy: the caller's spec (perhaps shared by several ops) is never written to
+    spec = replace(spec, call=spec.call or (op.apply if isinstance(op, type) and issubclass(op, Function) else op),
+                   name=spec.name or getattr(op, "__name__", "op"))
     devs = list(devices) if devices is not None else available_devices()
 
     @settings(max_examples=max_examples, deadline=None, database=None)

@@ -1,6 +1,7 @@
 """The ``xpgrad`` command: dispatch, help, and the gradient checks it runs from an installed package."""
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -100,8 +101,7 @@ def test_gradcheck_wrong_forward_is_caught_by_the_reference(monkeypatch):
 
         spec = ag.OpSpec(ref=lambda np, x: x, name="OffByOne")
 
-    OffByOne.spec.call = OffByOne.apply
-    r = gradcheck.check_op(OffByOne.spec, "cpu", 3, seed=0)
+    r = gradcheck.check_op(dataclasses.replace(OffByOne.spec, call=OffByOne.apply), "cpu", 3, seed=0)
     assert r.status == "FAIL" and "OffByOne" in r.detail
 
 

@@ -37,6 +37,19 @@ def test_a_wrong_backward_is_caught():
         agt.check_function(_cube(backward_factor=2.0), max_examples=10)
 
 
+def test_checking_one_op_never_changes_a_spec_another_op_shares():
+    """One spec object for two ops: checking the correct one first must not make the broken one pass."""
+    spec = ag.OpSpec(ref=lambda np, x: x ** 3)
+    good, bad = _cube(), _cube(backward_factor=2.0)
+    agt.check_function(good, spec=spec, max_examples=5)
+    assert spec.call is None and spec.name == ""
+    with pytest.raises((ag.GradcheckError, AssertionError)):
+        agt.check_function(bad, spec=spec, max_examples=5)
+    with pytest.raises(AttributeError):
+        spec.call = good.apply                      # records are frozen
+    assert ag.all_specs()["exp"].call is ag.exp
+
+
 def test_an_op_that_mutates_its_input_is_caught():
     with pytest.raises(AssertionError):
         agt.check_function(_cube(mutate=True), max_examples=10)

@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 import warnings
+import dataclasses
 from dataclasses import dataclass
 
 from xpgrad.args import ArgumentParser, UsageError, positive_int
@@ -119,7 +120,7 @@ def run_checks(specs: dict, devices: list[str], max_examples: int, seed: int | N
     print(f"{'op':<{width}}  " + "  ".join(f"{d:<12}" for d in devices) + "  seconds", file=out, flush=True)
     results = []
     for name, spec in specs.items():
-        spec.name = spec.name or name
+        spec = dataclasses.replace(spec, name=spec.name or name)
         row = [check_op(spec, d, max_examples, seed) for d in devices]
         for r in row:
             r.op = name
