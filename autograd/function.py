@@ -167,14 +167,16 @@ def _aligned(be, arrays: list) -> list:
 
 
 def _op_error(name, e, inputs):
-    """Re-raise an array-library error with the op's name, shapes, dtypes and device."""
-    from .errors import AxisError
-    msg = f"{name}: {e} ({_describe(inputs)})"
+    """Re-raise an array-library error with the op's name, shapes, dtypes and device (an OpError: ``op``,
+    ``shapes`` of the inputs)."""
+    from .errors import AxisError, OpIndexError, OpTypeError, OpValueError
+    detail = f"{e} ({_describe(inputs)})"
+    shapes = tuple(tuple(t.shape) for t in inputs)
     if isinstance(e, IndexError) and isinstance(e, ValueError):
-        return AxisError(msg)
-    for kind in (IndexError, ValueError, TypeError):
+        return AxisError(detail, op=name, shapes=shapes)
+    for kind, cls in ((IndexError, OpIndexError), (ValueError, OpValueError), (TypeError, OpTypeError)):
         if isinstance(e, kind):
-            return kind(msg)
+            return cls(detail, op=name, shapes=shapes)
     return e
 
 

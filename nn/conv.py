@@ -9,7 +9,8 @@ from __future__ import annotations
 
 
 from autograd import Tensor
-from autograd.ops._util import int_tuple
+from autograd.errors import renamed
+from autograd.ops.support import check_padding, check_positive, check_same_padding, int_tuple
 
 from . import functional as F
 from . import init
@@ -21,8 +22,8 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "Avg
 
 
 def _reraise(layer: Module, e: ValueError) -> ValueError:
-    """The op's error message, prefixed with the layer instead of the op's name."""
-    return ValueError(f"{layer!r}: {str(e).split(': ', 1)[-1]}")
+    """The op's error (an OpError), reported under the layer's repr instead of the op's name."""
+    return renamed(e, repr(layer))
 
 
 class _ConvNd(Module):
@@ -54,17 +55,15 @@ class _ConvNd(Module):
             if padding not in ("same", "valid") or self._transposed:
                 allowed = "an int or a tuple of ints" + ("" if self._transposed else ", 'valid' or 'same'")
                 raise ValueError(f"{name}: padding must be {allowed}, got {padding!r}")
-            if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{name}: padding='same' needs stride 1, got stride {self.stride}")
+            if padding == "same":
+                check_same_padding(name, self.stride)
             self.padding = padding
         else:
             self.padding = int_tuple(padding, n, "padding", name)
         desc = f"{name}({in_channels}, {out_channels}, kernel_size={self.kernel_size}, stride={self.stride})"
-        for what, v in (("kernel_size", self.kernel_size), ("stride", self.stride), ("dilation", self.dilation)):
-            if min(v) < 1:
-                raise ValueError(f"{desc}: {what} must be positive, got {v}")
-        if not isinstance(self.padding, str) and min(self.padding) < 0:
-            raise ValueError(f"{desc}: padding must be non-negative, got {self.padding}")
+        check_positive(desc, kernel_size=self.kernel_size, stride=self.stride, dilation=self.dilation)
+        if not isinstance(self.padding, str):
+            check_padding(desc, self.padding)
         if self._transposed:
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import autograd as ag
 from autograd import Tensor
 from autograd.spec import OpSpec, composite, public_ops
-from autograd.ops._util import const
 from autograd.ops.activation import PReLU
-from autograd.ops.loss import _as_target, _check_reduction, _reduce
+from autograd.ops.support import as_target, check_reduction, const, reduce_loss
 
 __all__ = ["linear", "relu", "leaky_relu", "prelu", "rrelu", "elu", "silu", "swish", "sigmoid", "tanh",
            "softplus", "softmax", "log_softmax", "dropout", "batch_norm", "embedding", "one_hot", "flatten",
@@ -236,10 +235,10 @@ def mse_loss(input: Tensor, target, reduction: str = "mean", *, half: bool = Fal
     ``half=True`` gives the textbook's ½(ŷ − y)² (whose gradient is ŷ − y); see also :func:`half_mse_loss`.
     Input and target must have the same shape (no silent broadcasting of (N, 1) against (N,)).
     """
-    _check_reduction("mse_loss", reduction)
-    d = input - _as_target(target, input, "mse_loss")
+    check_reduction("mse_loss", reduction)
+    d = input - as_target(target, input, "mse_loss")
     sq = d * d
-    return _reduce(sq * 0.5 if half else sq, reduction)
+    return reduce_loss(sq * 0.5 if half else sq, reduction)
 
 
 def half_mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -249,32 +248,32 @@ def half_mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """|ŷ − y|, reduced."""
-    _check_reduction("l1_loss", reduction)
-    return _reduce(ag.abs(input - _as_target(target, input, "l1_loss")), reduction)
+    check_reduction("l1_loss", reduction)
+    return reduce_loss(ag.abs(input - as_target(target, input, "l1_loss")), reduction)
 
 
 def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """½d² where |d| < delta, else delta·(|d| − ½delta), with d = ŷ − y."""
-    _check_reduction("huber_loss", reduction)
+    check_reduction("huber_loss", reduction)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    d = input - _as_target(target, input, "huber_loss")
+    d = input - as_target(target, input, "huber_loss")
     a = ag.abs(d)
     loss = ag.where(a.array < delta, (d * d) * 0.5, (a - 0.5 * delta) * delta)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 def smooth_l1_loss(input: Tensor, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """½d²/beta where |d| < beta, else |d| − ½beta (Huber divided by beta); beta = 0 is the L1 loss."""
-    _check_reduction("smooth_l1_loss", reduction)
+    check_reduction("smooth_l1_loss", reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction)
-    d = input - _as_target(target, input, "smooth_l1_loss")
+    d = input - as_target(target, input, "smooth_l1_loss")
     a = ag.abs(d)
     loss = ag.where(a.array < beta, (d * d) * (0.5 / beta), a - 0.5 * beta)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 def cross_entropy(input: Tensor, target, weight=None, *, ignore_index: int = -100, reduction: str = "mean",
@@ -291,7 +290,7 @@ def cross_entropy(input: Tensor, target, weight=None, *, ignore_index: int = -10
 def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at integer ``target`` (N, ...)."""
     op = "nll_loss"
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     single = input.ndim == 1
     x = ag.unsqueeze(input, 0) if single else input
     t = target if isinstance(target, Tensor) else ag.as_tensor(target, device=input.device)

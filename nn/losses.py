@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import autograd as ag
 from autograd import Tensor
-from autograd.ops.loss import _check_reduction
+from autograd.ops.support import check_reduction
 
 from . import functional as F
 from .module import Module
@@ -19,7 +19,7 @@ __all__ = ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss",
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        _check_reduction(type(self).__name__, reduction)
+        check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
     def extra_repr(self) -> str:

@@ -4,6 +4,9 @@
   top of the file or inside a function alike (an import tucked into a function to dodge a loop is still an
   edge here).
 - nn/ and xpgrad/ never touch Tensor internals or backends' private names.
+- nn/ and xpgrad/ use only the public names of autograd and backends: no import of a ``_``-prefixed name from
+  their modules, no import of a private module (``autograd.ops._util``, ``autograd.ops._grid``, ...), no
+  attribute access to a ``_``-name on one of their modules (``ag._x``, ``ag.ops._util``).
 """
 from __future__ import annotations
 
@@ -157,3 +160,81 @@ def test_the_internals_rule_sees_a_violation(tmp_path, monkeypatch):
     (pkg / "m.py").write_text("def f(t):\n    t._version += 1\n    return t._backend\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert len(_private_uses("pkg")) == 2
+
+
+# Public contracts between packages: nn/ and the app see autograd and backends through public names only.
+PACKAGES = ("autograd", "backends")
+# Known exceptions, each with its reason: (file, what the rule reports after "file:line ").
+PUBLIC_NAMES_EXEMPT = {
+    # the stub generator reads the lazy ``import autograd as torch`` aliases to write them into the .pyi; it
+    # is a build tool for autograd's own interface (give the table a public accessor to drop this entry)
+    ("xpgrad/stubs.py", "autograd._TORCH_ALIASES"),
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _is_module(dotted: str) -> bool:
+    path = ROOT / dotted.replace(".", "/")
+    return path.is_dir() or path.with_suffix(".py").exists()
+
+
+def _foreign_private_uses(package: str) -> list[str]:
+    """Imports of private names or modules of autograd/backends, and ``module._name`` attribute access."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = str(path.relative_to(ROOT))
+        modules = set()     # local names bound to an autograd/backends module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] not in PACKAGES:
+                        continue
+                    if any(_private(p) for p in a.name.split(".")):
+                        found.append(f"{where}:{node.lineno} imports private module {a.name}")
+                    modules.add(a.asname or a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                    and node.module.split(".")[0] in PACKAGES:
+                if any(_private(p) for p in node.module.split(".")):
+                    found.append(f"{where}:{node.lineno} imports from private module {node.module}")
+                for a in node.names:
+                    if _private(a.name):
+                        found.append(f"{where}:{node.lineno} imports {node.module}.{a.name}")
+                    elif _is_module(f"{node.module}.{a.name}"):
+                        modules.add(a.asname or a.name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                root = node.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id in modules:
+                    found.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def _exempt(found: str) -> bool:
+    where, _, what = found.partition(" ")
+    return (where.split(":")[0], what) in PUBLIC_NAMES_EXEMPT
+
+
+def test_nn_and_the_app_use_only_public_names_of_autograd_and_backends():
+    bad = [f for f in _foreign_private_uses("nn") + _foreign_private_uses("xpgrad") if not _exempt(f)]
+    assert not bad, "use autograd's/backends' public API (or give the helper a public home):\n" + "\n".join(bad)
+
+
+def test_the_public_names_rule_sees_a_violation(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "m.py").write_text("import autograd as ag\n"
+                              "from autograd.ops._util import const\n"
+                              "from autograd.ops.loss import _reduce, mse_loss\n"
+                              "import backends._impl\n"
+                              "def f(t):\n"
+                              "    return ag._make(t), ag.ops._util, ag.__name__, t._private_but_not_a_module\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    found = _foreign_private_uses("pkg")
+    assert len(found) == 5, found
+    assert not any(_exempt(f) for f in found)

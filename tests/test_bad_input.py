@@ -853,3 +853,43 @@ def test_the_snapshot_sees_changes():
     before = _snapshot([m, opt])
     opt.step()
     assert _snapshot([m, opt]) != before
+
+
+def test_errors_carry_structured_fields():
+    """Op errors are OpErrors with ``op``, ``detail``, ``shapes``, ``value``, still of the built-in kind, and a
+    layer or composite reports an op's error under its own name from those fields (no message rewriting)."""
+    from autograd.errors import AxisError, OpError, OpIndexError, OpTypeError, OpValueError
+
+    x, w = ag.tensor(np.zeros((1, 3, 5, 5), np.float32)), ag.tensor(np.zeros((4, 2, 3, 3), np.float32))
+    with pytest.raises(ValueError) as info:
+        F.conv2d(x, w)
+    e = info.value
+    assert isinstance(e, OpValueError) and isinstance(e, OpError)
+    assert e.op == "conv2d" and e.shapes == ((1, 3, 5, 5), (4, 2, 3, 3))
+    assert str(e) == f"conv2d: {e.detail}" and e.detail.startswith("input has 3 channels")
+
+    with pytest.raises(ValueError) as info:                  # the helper's value field
+        F.mse_loss(x, x, reduction="avg")
+    assert (info.value.op, info.value.value) == ("mse_loss", "avg")
+    with pytest.raises(ValueError) as info:
+        nn.Conv2d(3, 4, 3, stride=0)
+    assert info.value.value == (0, 0) and str(info.value).endswith("stride must be positive, got (0, 0)")
+
+    m = nn.Conv1d(2, 2, 9)                                   # layer -> conv1d -> conv2d: one message, one prefix
+    with pytest.raises(ValueError) as info:
+        m(ag.tensor(np.zeros((1, 2, 4), np.float32)))
+    e = info.value
+    assert isinstance(e, OpValueError) and e.op == repr(m) and str(e).startswith(f"{m!r}: kernel (1, 9)")
+    assert "conv2d:" not in str(e) and "conv1d:" not in str(e)
+    with pytest.raises(ValueError) as info:
+        F.max_pool1d(ag.tensor(np.zeros((1, 2, 4), np.float32)), 9)
+    assert info.value.op == "max_pool1d" and str(info.value).startswith("max_pool1d: kernel (1, 9)")
+
+    with pytest.raises(IndexError) as info:                  # the engine's re-raise of an array-library error
+        ag.sum(x, dim=7)
+    assert isinstance(info.value, AxisError) and info.value.op is not None
+    assert OpTypeError.__mro__[1:3] == (OpError, TypeError) and issubclass(OpIndexError, IndexError)
+    e = OpValueError("padding must be non-negative, got (-1,)", op="conv2d", value=(-1,))
+    r = e.with_op("Conv2d(1, 1)")
+    assert type(r) is OpValueError and str(r) == "Conv2d(1, 1): padding must be non-negative, got (-1,)"
+    assert r.value == (-1,) and str(AxisError("plain message")) == "plain message"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import collections
 import functools
 
-from ..errors import AxisError
+from ..errors import AxisError, OpTypeError, OpValueError
 from ..tensor import Tensor, _make, get_default_dtype
 
 
@@ -61,8 +61,8 @@ def require_float(x, op: str) -> None:
     """Ops defined only on real numbers (softmax, logsumexp) refuse integer and bool tensors, as PyTorch
     does, instead of letting NumPy promote them to float64."""
     if isinstance(x, Tensor) and x.array.dtype.kind not in "fc":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype} (shape {x.shape}); "
-                        f"cast it first, e.g. x.astype('float32')")
+        raise OpTypeError(f"expected a floating-point tensor, got dtype {x.dtype} (shape {x.shape}); "
+                          f"cast it first, e.g. x.astype('float32')", op=op)
 
 
 def _cast_const(t: Tensor, dtype) -> Tensor:
@@ -77,16 +77,16 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     out = []
     for a in axes:
         if not -ndim <= a < ndim:
-            raise AxisError(f"{op}: dim {a} is out of range for a tensor of {ndim} dims")
+            raise AxisError(f"dim {a} is out of range for a tensor of {ndim} dims", op=op)
         out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated dim in {axis}")
+        raise OpValueError(f"repeated dim in {axis}", op=op)
     return tuple(sorted(out))
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
     if not -ndim <= axis < ndim:
-        raise AxisError(f"{op}: dim {axis} is out of range for a tensor of {ndim} dims")
+        raise AxisError(f"dim {axis} is out of range for a tensor of {ndim} dims", op=op)
     return axis % ndim
 
 
@@ -104,7 +104,7 @@ def int_tuple(v, n: int, name: str, op: str) -> tuple:
     elif isinstance(v, int) and not isinstance(v, bool):
         return (int(v),) * n
     what = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
-    raise ValueError(f"{op}: {name} must be an int or {what}, got {v!r}")
+    raise OpValueError(f"{name} must be an int or {what}, got {v!r}", op=op, value=v)
 
 
 def int_pair(v, name: str, op: str) -> tuple[int, int]:

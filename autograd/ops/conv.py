@@ -46,6 +46,7 @@ convolution reads them in place.
 """
 from __future__ import annotations
 
+from ..errors import OpTypeError, OpValueError, renamed
 from ..function import Function, is_grad_enabled
 from ..spec import OpSpec, composite, public
 from ..tensor import Tensor
@@ -55,6 +56,7 @@ from ._references import (_conv1d_ref, _conv1d_sample, _conv_ref, _conv_sample, 
 from ._util import const, int_pair
 from .reduction import sum as _sum
 from .shape import reshape
+from .support import check_padding, check_positive, check_same_padding
 
 __all__ = ["conv2d", "conv_transpose2d", "conv1d"]
 
@@ -245,26 +247,30 @@ def _shapes(x, w) -> str:
     return f"input shape {tuple(x.shape)}, weight shape {tuple(w.shape)}"
 
 
+def _dims(x, w) -> tuple:
+    """The ``shapes`` field of a convolution's error."""
+    return tuple(x.shape), tuple(w.shape)
+
+
 def _check_common(op, x, w, b, stride, dilation, groups, in_axis):
     """Rank, groups, stride and dilation checks shared by conv2d and conv_transpose2d."""
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got {_shapes(x, w)}")
+        raise OpValueError(f"expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got {_shapes(x, w)}",
+                           op=op, shapes=_dims(x, w))
     if w.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D weight, got {_shapes(x, w)}")
+        raise OpValueError(f"expected a 4-D weight, got {_shapes(x, w)}", op=op, shapes=_dims(x, w))
     if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r} ({_shapes(x, w)})")
-    if min(stride) < 1:
-        raise ValueError(f"{op}: stride must be positive, got {stride} ({_shapes(x, w)})")
-    if min(dilation) < 1:
-        raise ValueError(f"{op}: dilation must be positive, got {dilation} ({_shapes(x, w)})")
+        raise OpValueError(f"groups must be a positive int, got {groups!r} ({_shapes(x, w)})",
+                           op=op, shapes=_dims(x, w))
+    check_positive(op, f" ({_shapes(x, w)})", _dims(x, w), stride=stride, dilation=dilation)
     if b is not None and tuple(b.shape) != (w.shape[in_axis],):
-        raise ValueError(f"{op}: bias shape {tuple(b.shape)} does not match {w.shape[in_axis]} output channels "
-                         f"({_shapes(x, w)})")
+        raise OpValueError(f"bias shape {tuple(b.shape)} does not match {w.shape[in_axis]} output channels "
+                           f"({_shapes(x, w)})", op=op, shapes=_dims(x, w))
 
 
 def _unbatched(x, op):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+        raise OpTypeError(f"input must be a Tensor, got {type(x).__name__}", op=op)
     return x.ndim == 3
 
 
@@ -300,30 +306,30 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     if Cg * groups != C:
-        raise ValueError(f"{op}: input has {C} channels but the weight expects {Cg * groups} "
-                         f"({Cg} per group × groups={groups}); {_shapes(x, w)}")
+        raise OpValueError(f"input has {C} channels but the weight expects {Cg * groups} "
+                           f"({Cg} per group × groups={groups}); {_shapes(x, w)}", op=op, shapes=_dims(x, w))
     if O % groups:
-        raise ValueError(f"{op}: {O} output channels are not divisible by groups={groups} ({_shapes(x, w)})")
+        raise OpValueError(f"{O} output channels are not divisible by groups={groups} ({_shapes(x, w)})",
+                           op=op, shapes=_dims(x, w))
     if isinstance(padding, str):
         if padding == "valid":
             pads = ((0, 0), (0, 0))
         elif padding == "same":
-            if stride != (1, 1):
-                raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride} ({_shapes(x, w)})")
+            check_same_padding(op, stride, f" ({_shapes(x, w)})", _dims(x, w))
             th, tw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
             pads = ((th // 2, th - th // 2), (tw // 2, tw - tw // 2))
         else:
-            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            raise OpValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}", op=op)
     else:
         ph, pw = int_pair(padding, "padding", op)
-        if min(ph, pw) < 0:
-            raise ValueError(f"{op}: padding must be non-negative, got {(ph, pw)} ({_shapes(x, w)})")
+        check_padding(op, (ph, pw), f" ({_shapes(x, w)})", _dims(x, w))
         pads = ((ph, ph), (pw, pw))
     eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     hp, wp = H + sum(pads[0]), W + sum(pads[1])
     if eh > hp or ew > wp:
-        raise ValueError(f"{op}: kernel {(kh, kw)} (extent {(eh, ew)} with dilation {dilation}) is larger than "
-                         f"the padded input {(hp, wp)}; {_shapes(x, w)}, padding {padding!r}")
+        raise OpValueError(f"kernel {(kh, kw)} (extent {(eh, ew)} with dilation {dilation}) is larger than "
+                           f"the padded input {(hp, wp)}; {_shapes(x, w)}, padding {padding!r}",
+                           op=op, shapes=_dims(x, w))
     out_hw = ((hp - eh) // stride[0] + 1, (wp - ew) // stride[1] + 1)
     keep = is_grad_enabled() and w.requires_grad
     args = (x, w) if bias is None else (x, w, bias)
@@ -353,27 +359,28 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     w = weight
     N, Cin, H, W = x.shape
     if w.shape[0] != Cin:
-        raise ValueError(f"{op}: input has {Cin} channels but the weight expects {w.shape[0]} "
-                         f"(weight is (C_in, C_out/groups, kh, kw)); {_shapes(x, w)}")
+        raise OpValueError(f"input has {Cin} channels but the weight expects {w.shape[0]} "
+                           f"(weight is (C_in, C_out/groups, kh, kw)); {_shapes(x, w)}", op=op, shapes=_dims(x, w))
     if Cin % groups:
-        raise ValueError(f"{op}: {Cin} input channels are not divisible by groups={groups} ({_shapes(x, w)})")
+        raise OpValueError(f"{Cin} input channels are not divisible by groups={groups} ({_shapes(x, w)})",
+                           op=op, shapes=_dims(x, w))
     cout = w.shape[1] * groups
     if bias is not None and tuple(bias.shape) != (cout,):
-        raise ValueError(f"{op}: bias shape {tuple(bias.shape)} does not match {cout} output channels "
-                         f"({_shapes(x, w)})")
+        raise OpValueError(f"bias shape {tuple(bias.shape)} does not match {cout} output channels "
+                           f"({_shapes(x, w)})", op=op, shapes=_dims(x, w))
     ph, pw = int_pair(padding, "padding", op)
     oph, opw = int_pair(output_padding, "output_padding", op)
     if min(ph, pw, oph, opw) < 0:
-        raise ValueError(f"{op}: padding {(ph, pw)} and output_padding {(oph, opw)} must be non-negative")
+        raise OpValueError(f"padding {(ph, pw)} and output_padding {(oph, opw)} must be non-negative", op=op)
     if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
-        raise ValueError(f"{op}: output_padding {(oph, opw)} must be smaller than stride {stride} or dilation "
-                         f"{dilation} ({_shapes(x, w)})")
+        raise OpValueError(f"output_padding {(oph, opw)} must be smaller than stride {stride} or dilation "
+                           f"{dilation} ({_shapes(x, w)})", op=op, shapes=_dims(x, w))
     kh, kw = w.shape[2:]
     out_hw = ((H - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1,
               (W - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1)
     if min(out_hw) < 1:
-        raise ValueError(f"{op}: output size {out_hw} is not positive (padding {(ph, pw)} too large); "
-                         f"{_shapes(x, w)}")
+        raise OpValueError(f"output size {out_hw} is not positive (padding {(ph, pw)} too large); "
+                           f"{_shapes(x, w)}", op=op, shapes=_dims(x, w))
     args = (x, w) if bias is None else (x, w, bias)
     y = ConvTranspose2d.apply(*args, stride=stride, dilation=dilation, groups=groups, pad=(ph, pw),
                               out_hw=out_hw)
@@ -386,13 +393,13 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     """1-D cross-correlation: input (N, C, L) or (C, L), weight (O, C/groups, k); conv2d on height 1."""
     op = "conv1d"
     if not isinstance(input, Tensor) or input.ndim not in (2, 3) or weight.ndim != 3:
-        raise ValueError(f"{op}: expected input (N, C, L) or (C, L) and weight (O, C/groups, k), got "
-                         f"{_shapes(input, weight)}")
+        raise OpValueError(f"expected input (N, C, L) or (C, L) and weight (O, C/groups, k), got "
+                           f"{_shapes(input, weight)}", op=op, shapes=_dims(input, weight))
 
     def one(v, name):
         if isinstance(v, (tuple, list)):
             if len(v) != 1:
-                raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
+                raise OpValueError(f"{name} must be an int or a 1-tuple, got {v!r}", op=op)
             v = v[0]
         return v
 
@@ -402,7 +409,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     try:
         y = conv2d(x, w, bias, (1, one(stride, "stride")), pad, (1, one(dilation, "dilation")), groups)
     except ValueError as e:
-        raise ValueError(f"{op}: {str(e).split(': ', 1)[-1]} (1-D {_shapes(input, weight)})") from None
+        raise renamed(e, op, f" (1-D {_shapes(input, weight)})") from None
     return reshape(y, y.shape[:-2] + (y.shape[-1],))
 
 

@@ -6,34 +6,19 @@ labels, float labels, probabilities outside [0, 1]) and apply the reduction
 """
 from __future__ import annotations
 
+from ..errors import OpIndexError, OpTypeError, OpValueError
 from ..function import Function, is_grad_enabled
 from ..spec import OpSpec, composite, public
 from ..tensor import Tensor, _make
 from ._util import as_tensor, const
 from .activation import softplus
 from .nn_ops import log_softmax
-from .reduction import mean as _mean
 from .reduction import sum as _sum
 from .shape import broadcast_to, permute, reshape, unsqueeze
+from .support import REDUCTIONS, as_target, check_reduction, reduce_loss
 from .unary import exp, log
 
 __all__ = ["softmax_cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
-
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_reduction(op: str, reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return _mean(loss)
-    if reduction == "sum":
-        return _sum(loss)
-    return loss
-
 
 # --- softmax cross-entropy -----------------------------------------------------------------
 
@@ -41,7 +26,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _ce_sample(d):
     n, c = d.int(1, 4), d.int(1, 4)
     spatial = () if d.int(0, 3) else (d.int(1, 2),)
-    kwargs = {"reduction": d.choice(_REDUCTIONS), "label_smoothing": d.choice([0.0, 0.0, 0.1, 0.5])}
+    kwargs = {"reduction": d.choice(REDUCTIONS), "label_smoothing": d.choice([0.0, 0.0, 0.1, 0.5])}
     logits = d.array((n, c) + spatial, -4.0, 4.0)
     if d.bool():
         kwargs["weight"] = d.array((c,), 0.5, 2.0)
@@ -207,13 +192,14 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
     Computed as one fused node on log-softmax (shift by the max), so float32 logits of size 1e4 stay finite.
     """
     op = "cross_entropy"
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     if not isinstance(logits, Tensor) or logits.dtype.kind != "f":
-        raise TypeError(f"{op}: logits must be a floating-point Tensor, got {getattr(logits, 'dtype', type(logits))}")
+        raise OpTypeError(f"logits must be a floating-point Tensor, got {getattr(logits, 'dtype', type(logits))}",
+                          op=op)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise OpValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}", op=op)
     if logits.ndim == 0:
-        raise ValueError(f"{op}: logits must have a class axis, got a 0-d tensor")
+        raise OpValueError("logits must have a class axis, got a 0-d tensor", op=op)
     single = logits.ndim == 1
     if single:
         logits = unsqueeze(logits, 0)
@@ -229,8 +215,9 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
         labels = None
     elif kind in "iu":
         if target.shape != label_shape:
-            raise ValueError(f"{op}: class-index target of shape {target.shape} does not match logits of shape "
-                             f"{logits.shape} (expected {label_shape}; or probabilities of shape {logits.shape})")
+            raise OpValueError(f"class-index target of shape {target.shape} does not match logits of shape "
+                               f"{logits.shape} (expected {label_shape}; or probabilities of shape {logits.shape})",
+                               op=op)
         labels = target.array.reshape(-1) if target._backend is logits._backend else \
             logits._backend.asarray(target.array).reshape(-1)
         valid, n_counted = None, labels.size       # valid None: every label is counted
@@ -240,19 +227,20 @@ def softmax_cross_entropy(logits: Tensor, target, weight=None, ignore_index: int
             bad = valid & ((labels < 0) | (labels >= c))
             if bool(bad.any()):
                 first = int(labels[bad][0])
-                raise IndexError(f"{op}: target label {first} is out of range for {c} classes "
-                                 f"(labels must be in [0, {c - 1}] or equal ignore_index={ignore_index})")
+                raise OpIndexError(f"target label {first} is out of range for {c} classes "
+                                   f"(labels must be in [0, {c - 1}] or equal ignore_index={ignore_index})", op=op)
             n_counted = int(valid.sum())
         probs = None
     elif kind == "f":
-        raise TypeError(f"{op}: class-index targets must be integers, got dtype {target.dtype} with shape "
-                        f"{target.shape}; cast with .astype('int64'), or pass probabilities of shape {logits.shape}")
+        raise OpTypeError(f"class-index targets must be integers, got dtype {target.dtype} with shape "
+                          f"{target.shape}; cast with .astype('int64'), or pass probabilities of shape {logits.shape}",
+                          op=op)
     else:
-        raise TypeError(f"{op}: unsupported target dtype {target.dtype}")
+        raise OpTypeError(f"unsupported target dtype {target.dtype}", op=op)
     if weight is not None:
         weight = as_tensor(weight, logits) if not isinstance(weight, Tensor) else weight
         if weight.shape != (c,):
-            raise ValueError(f"{op}: weight must have shape ({c},), got {weight.shape}")
+            raise OpValueError(f"weight must have shape ({c},), got {weight.shape}", op=op)
         weight = weight.array.astype(logits.dtype, copy=False)
     moved = logits.ndim > 2
     x2 = logits
@@ -323,15 +311,6 @@ class BinaryCrossEntropy(Function):
         return gp, gt
 
 
-def _as_target(target, like: Tensor, op: str) -> Tensor:
-    t = target if isinstance(target, Tensor) else as_tensor(target, like)
-    if t.dtype != like.dtype:
-        t = t.astype(like.dtype) if t.dtype.kind == "f" else _make(t.array.astype(like.dtype), t._backend, False)
-    if t.shape != like.shape:
-        raise ValueError(f"{op}: target shape {t.shape} differs from input shape {like.shape}")
-    return t
-
-
 def _as_weight(w, like: Tensor) -> Tensor:
     """A weight as a Tensor of ``like``'s dtype (a float64 weight must not promote a float32 loss)."""
     w = w if isinstance(w, Tensor) else as_tensor(w, like)
@@ -345,24 +324,24 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     Raises ValueError when a probability or a target lies outside [0, 1] (or is NaN).
     """
     op = "binary_cross_entropy"
-    _check_reduction(op, reduction)
-    target = _as_target(target, input, op)
+    check_reduction(op, reduction)
+    target = as_target(target, input, op)
     d = input.array
     if d.size and not bool(((d >= 0) & (d <= 1)).all()):
         bad = d[~((d >= 0) & (d <= 1))]
-        raise ValueError(f"{op}: input must be probabilities in [0, 1], found {float(bad[0])!r} "
-                         f"({int(bad.size)} of {d.size} elements out of range, shape {input.shape}); "
-                         "pass logits to binary_cross_entropy_with_logits instead")
+        raise OpValueError(f"input must be probabilities in [0, 1], found {float(bad[0])!r} "
+                           f"({int(bad.size)} of {d.size} elements out of range, shape {input.shape}); "
+                           "pass logits to binary_cross_entropy_with_logits instead", op=op)
     y = target.array
     if y.size:
         lo, hi = float(y.min()), float(y.max())
         if not (0.0 <= lo and hi <= 1.0):      # NaN fails both comparisons too
-            raise ValueError(f"{op}: target must lie in [0, 1], got min {lo!r} and max {hi!r} "
-                             f"(shape {target.shape})")
+            raise OpValueError(f"target must lie in [0, 1], got min {lo!r} and max {hi!r} "
+                               f"(shape {target.shape})", op=op)
     loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * _as_weight(weight, input)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 @public(functional=True)
@@ -374,8 +353,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reducti
     max(x, 0) − x·y + log(1 + e^(−|x|)).
     """
     op = "binary_cross_entropy_with_logits"
-    _check_reduction(op, reduction)
-    target = _as_target(target, input, op)
+    check_reduction(op, reduction)
+    target = as_target(target, input, op)
     if pos_weight is not None:
         pos_weight = _as_weight(pos_weight, input)
     sp = softplus(-input)
@@ -385,7 +364,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reducti
         loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * sp
     if weight is not None:
         loss = loss * _as_weight(weight, input)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 def _bce_logits_sample(d):
@@ -393,7 +372,7 @@ def _bce_logits_sample(d):
     arrays = [d.array(shape, -6.0, 6.0), d.array(shape, 0.0, 1.0)]
     if d.bool():
         arrays.append(d.array(shape[-1:], 0.5, 3.0))
-    return arrays, {"reduction": d.choice(_REDUCTIONS)}
+    return arrays, {"reduction": d.choice(REDUCTIONS)}
 
 
 def _bce_logits_ref(np, x, y, pw=None, reduction="mean"):

@@ -16,6 +16,7 @@ The window geometry is :class:`autograd.ops._grid._Geom`; the test samples and n
 """
 from __future__ import annotations
 
+from ..errors import OpTypeError, OpValueError, renamed
 from ..function import Function
 from ..spec import OpSpec, composite, public
 from ..tensor import Tensor
@@ -173,27 +174,27 @@ def _scale(xp, fn, y):
 def _setup(op, x, kernel_size, stride, padding, dilation, ceil_mode, pad_limit):
     """Validated (kernel, stride, padding, dilation, output size) for a 2-D pooling of (N, C, H, W) ``x``."""
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+        raise OpTypeError(f"input must be a Tensor, got {type(x).__name__}", op=op)
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got shape {tuple(x.shape)}")
+        raise OpValueError(f"expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got shape {tuple(x.shape)}", op=op)
     kernel = int_pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
         int_pair(stride, "stride", op)
     pad, dil = int_pair(padding, "padding", op), int_pair(dilation, "dilation", op)
     if min(kernel) < 1 or min(stride) < 1 or min(dil) < 1:
-        raise ValueError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dil} must be positive "
-                         f"(input shape {tuple(x.shape)})")
+        raise OpValueError(f"kernel_size {kernel}, stride {stride} and dilation {dil} must be positive "
+                           f"(input shape {tuple(x.shape)})", op=op)
     limit = pad_limit(kernel, dil)
     if min(pad) < 0 or pad[0] > limit[0] or pad[1] > limit[1]:
-        raise ValueError(f"{op}: padding {pad} must be between 0 and half the kernel {kernel} "
-                         f"(at most {limit}); input shape {tuple(x.shape)}")
+        raise OpValueError(f"padding {pad} must be between 0 and half the kernel {kernel} "
+                           f"(at most {limit}); input shape {tuple(x.shape)}", op=op)
     H, W = x.shape[2:]
     out = (_out_size(H, kernel[0], stride[0], pad[0], dil[0], ceil_mode),
            _out_size(W, kernel[1], stride[1], pad[1], dil[1], ceil_mode))
     if min(out) < 1:
         eff = (dil[0] * (kernel[0] - 1) + 1, dil[1] * (kernel[1] - 1) + 1)
-        raise ValueError(f"{op}: kernel {kernel} (extent {eff}) is larger than the padded input "
-                         f"{(H + 2 * pad[0], W + 2 * pad[1])}; input shape {tuple(x.shape)}, padding {pad}")
+        raise OpValueError(f"kernel {kernel} (extent {eff}) is larger than the padded input "
+                           f"{(H + 2 * pad[0], W + 2 * pad[1])}; input shape {tuple(x.shape)}, padding {pad}", op=op)
     return kernel, stride, pad, dil, out
 
 
@@ -233,7 +234,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 def _check_float(op, x):
     if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype} (input shape {tuple(x.shape)})")
+        raise OpTypeError(f"expected a floating-point input, got {x.dtype} (input shape {tuple(x.shape)})", op=op)
 
 
 def _flat_indices(x, arg, kernel, stride, pad, dil, single):
@@ -267,7 +268,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     _check_float(op, x)
     if divisor_override is not None:
         if divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be non-zero")
+            raise OpValueError("divisor_override must be non-zero", op=op)
         scale = 1.0 / divisor_override
     else:
         H, W = x.shape[2:]
@@ -292,17 +293,17 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """
     op = "adaptive_avg_pool2d"
     if not isinstance(input, Tensor) or input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got shape "
-                         f"{tuple(getattr(input, 'shape', ()))}")
+        raise OpValueError(f"expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got shape "
+                           f"{tuple(getattr(input, 'shape', ()))}", op=op)
     H, W = input.shape[-2:]
     size = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
     if len(size) != 2:
-        raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+        raise OpValueError(f"output_size must be an int or a pair, got {output_size!r}", op=op)
     oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
     if not all(isinstance(v, int) and v >= 1 for v in (oh, ow)):
-        raise ValueError(f"{op}: output_size must be positive, got {output_size!r} (input shape {input.shape})")
+        raise OpValueError(f"output_size must be positive, got {output_size!r} (input shape {input.shape})", op=op)
     if min(H, W) < 1:
-        raise ValueError(f"{op}: input shape {input.shape} has an empty spatial axis")
+        raise OpValueError(f"input shape {input.shape} has an empty spatial axis", op=op)
     if (oh, ow) == (1, 1):
         return _mean(input, dim=(-2, -1), keepdim=True)
     if H % oh == 0 and W % ow == 0:
@@ -329,19 +330,15 @@ def _bins(xp, n, out, dtype):
 def _one(v, name, op):
     if isinstance(v, (tuple, list)):
         if len(v) != 1:
-            raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
+            raise OpValueError(f"{name} must be an int or a 1-tuple, got {v!r}", op=op)
         return v[0]
     return v
 
 
 def _as_2d(op, input):
     if not isinstance(input, Tensor) or input.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected input (N, C, L) or (C, L), got shape {tuple(getattr(input, 'shape', ()))}")
+        raise OpValueError(f"expected input (N, C, L) or (C, L), got shape {tuple(getattr(input, 'shape', ()))}", op=op)
     return reshape(input, input.shape[:-1] + (1, input.shape[-1]))
-
-
-def _rename(op, e):
-    return ValueError(f"{op}: {str(e).split(': ', 1)[-1]}")
 
 
 def _stride_1d(stride, op):
@@ -361,7 +358,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
         r = max_pool2d(x, (1, _one(kernel_size, "kernel_size", op)), stride, (0, _one(padding, "padding", op)),
                        (1, _one(dilation, "dilation", op)), ceil_mode, return_indices)
     except ValueError as e:
-        raise _rename(op, e) from None
+        raise renamed(e, op) from None
     if return_indices:
         y, idx = r
         return reshape(y, input.shape[:-1] + (y.shape[-1],)), const(idx.array.reshape(input.shape[:-1] + (-1,)), y)
@@ -383,7 +380,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         y = avg_pool2d(x, (1, _one(kernel_size, "kernel_size", op)), stride, (0, _one(padding, "padding", op)),
                        ceil_mode, count_include_pad)
     except ValueError as e:
-        raise _rename(op, e) from None
+        raise renamed(e, op) from None
     return reshape(y, input.shape[:-1] + (y.shape[-1],))
 
 
