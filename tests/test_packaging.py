@@ -5,6 +5,7 @@ same call a wheel build makes, instead of building one (CI builds and installs t
 """
 from __future__ import annotations
 
+import fnmatch
 import pathlib
 
 import pytest
@@ -69,3 +70,24 @@ def test_console_command_points_at_the_cli():
     assert scripts.get("xpgrad") == "xpgrad.cli:main"
     from xpgrad import cli
     assert callable(cli.main)
+
+
+# PEP 561: the markers that tell type checkers the packages are typed, and the stubs of the API made at run time
+# (``python -m xpgrad.stubs``; tests/test_stubs.py checks they are current)
+TYPING_FILES = [f"{top}/py.typed" for top in SHIPPED_ROOTS] + ["autograd/tensor.pyi", "autograd/__init__.pyi",
+                                                               "nn/functional.pyi"]
+
+
+def test_type_stubs_and_py_typed_are_in_the_wheel():
+    package_data = _pyproject()["tool"]["setuptools"].get("package-data", {})
+    shipped = _packages_in_wheel()
+    on_disk = {str(p.relative_to(ROOT)) for top in SHIPPED_ROOTS for p in (ROOT / top).rglob("*.pyi")}
+    assert set(TYPING_FILES) - {f"{top}/py.typed" for top in SHIPPED_ROOTS} <= on_disk
+    for rel in sorted(set(TYPING_FILES) | on_disk):
+        path = ROOT / rel
+        assert path.is_file(), f"{rel} is missing"
+        package = ".".join(path.parent.relative_to(ROOT).parts)
+        assert package in shipped, f"{rel}: its package {package} is not in the wheel"
+        patterns = list(package_data.get("*", ())) + list(package_data.get(package, ()))
+        assert any(fnmatch.fnmatch(path.name, pat) for pat in patterns), \
+            f"{rel} is not package data (pyproject.toml [tool.setuptools.package-data])"
