@@ -49,15 +49,15 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "
 # The one-line port, ``import autograd as torch``: ``torch.nn``, ``torch.optim`` and ``torch.utils.data`` name the
 # ``nn`` package and its parts. They are aliases resolved on first use (PEP 562), so importing autograd never
 # imports nn, and nothing in autograd depends on the package above it.
-# ``torch.save``/``torch.load`` are ``nn.save``/``nn.load`` (npz; never pickle).
-_TORCH_ALIASES = {"nn": ("nn", None), "optim": ("nn.optim", None), "utils": ("nn._torch_utils", None),
+# ``torch.save``/``torch.load`` are ``nn.save``/``nn.load`` (npz; never pickle). Public: the stub generator reads it.
+TORCH_ALIASES = {"nn": ("nn", None), "optim": ("nn.optim", None), "utils": ("nn._torch_utils", None),
                   "save": ("nn", "save"), "load": ("nn", "load")}
 
 
 def __getattr__(name: str):
-    if name in _TORCH_ALIASES:
+    if name in TORCH_ALIASES:
         import importlib
-        module, attr = _TORCH_ALIASES[name]
+        module, attr = TORCH_ALIASES[name]
         found = importlib.import_module(module)
         return found if attr is None else getattr(found, attr)
     raise AttributeError(f"module 'autograd' has no attribute {name!r}")

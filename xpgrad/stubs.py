@@ -275,7 +275,7 @@ def autograd_stub() -> str:
               and not isinstance(v, types.ModuleType)]                    # inference_mode, public, ...
     exported = list(autograd.__all__) + extras + [m for m in submodules if m not in autograd.__all__]
     lazy = ["\n# resolved on first use by autograd.__getattr__ (the one-line port, ``import autograd as torch``)\n"]
-    for name, (module, attr) in autograd._TORCH_ALIASES.items():
+    for name, (module, attr) in autograd.TORCH_ALIASES.items():
         if attr is not None:
             lazy.append(f"from {module} import {attr} as {name}\n" if attr == name else
                         f"from {module} import {attr} as _{name}\n{name} = _{name}\n")
