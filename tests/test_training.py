@@ -627,3 +627,83 @@ def test_fit_audits_the_gradient_every_n_steps():
             DataLoader(TensorDataset(x, y), 16, shuffle=True, seed=0), 2, progress=False, audit_every=3)
     assert [a["step"] for a in h.audits] == [3, 6] and all(a["ok"] for a in h.audits)
     assert len(h.step_loss) == 8
+
+
+# --- fit composed of callbacks (issue 24, part 5): the same results as the monolithic loop -------------------------
+def _seeded_blobs48():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((3, 6)) * 3
+    y = rng.integers(0, 3, 48)
+    x = (centers[y] + 1.5 * rng.standard_normal((48, 6))).astype(np.float32)
+    return TensorDataset(x, y.astype(np.int64))
+
+
+def test_fit_with_its_default_callbacks_gives_the_history_of_the_monolithic_loop(tmp_path):
+    """Values recorded from fit before it was split into callbacks (scheduler, early stopping, checkpoints,
+    audits, divergence checks all on); the per-step and per-epoch numbers must stay exactly the same."""
+    ds = _seeded_blobs48()
+    ag.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = nn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = nn.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.3)
+    h = fit(model, opt, nn.CrossEntropyLoss(), DataLoader(ds, 16, shuffle=True, seed=1), 8,
+            val_loader=DataLoader(ds, 32), test_loader=DataLoader(ds, 48), scheduler=sched,
+            early_stopping=EarlyStopping(patience=2), checkpoint_dir=tmp_path, audit_every=4, progress=False)
+    expected_train_loss = [
+        0.744480550289154, 0.33048619826634723, 0.282476340730985, 0.2205188199877739, 0.1437135450541973,
+        0.08687603163222472, 0.0472453897818923, 0.03781211252013842]
+    expected_train_acc = [
+        0.75, 0.9166666666666666, 0.9166666666666666, 0.9166666666666666, 0.9583333333333334, 0.9791666666666666,
+        0.9791666666666666, 0.9791666666666666]
+    expected_val_loss = [
+        0.36948178211847943, 0.2896997630596161, 0.23968922098477682, 0.1634904940923055, 0.09949364264806111,
+        0.05912624547878901, 0.03896215309699377, 0.027334570263822872]
+    expected_val_acc = [
+        0.9166666666666666, 0.9166666666666666, 0.9166666666666666, 0.9375, 0.9791666666666666, 0.9791666666666666,
+        0.9791666666666666, 1.0]
+    expected_test_loss = [
+        0.36948177218437195, 0.2896997630596161, 0.23968923091888428, 0.16349050402641296, 0.09949365258216858,
+        0.05912625044584274, 0.03896215185523033, 0.02733457088470459]
+    expected_test_acc = [
+        0.9166666666666666, 0.9166666666666666, 0.9166666666666666, 0.9375, 0.9791666666666666, 0.9791666666666666,
+        0.9791666666666666, 1.0]
+    expected_lr = [0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.025, 0.025]
+    expected_step_loss = [
+        0.914554238319397, 0.8964293003082275, 0.42245811223983765, 0.3193700611591339, 0.4029085338115692,
+        0.2691799998283386, 0.24479924142360687, 0.3644956350326538, 0.23813414573669434, 0.3077933192253113,
+        0.27475395798683167, 0.07900918275117874, 0.08814636617898941, 0.29294973611831665, 0.05004453286528587,
+        0.07772253453731537, 0.15910248458385468, 0.023803075775504112, 0.01251403708010912, 0.03421705216169357,
+        0.0950050801038742, 0.07674464583396912, 0.01646258309483528, 0.02022910863161087]
+    assert h.epoch == list(range(1, 9))
+    assert (h.train_loss, h.train_acc, h.val_loss, h.val_acc) == (expected_train_loss, expected_train_acc,
+                                                                  expected_val_loss, expected_val_acc)
+    assert (h.test_loss, h.test_acc, h.lr) == (expected_test_loss, expected_test_acc, expected_lr)
+    assert h.step_loss == expected_step_loss and h.step_epoch == [e + (i + 1) / 3 for e in range(8) for i in range(3)]
+    assert (h.best_epoch, h.stopped_early) == (8, False)
+    assert [(a["step"], a["ok"]) for a in h.audits] == [(4 * i, True) for i in range(1, 7)]
+    assert History.from_dict(nn.load(str(tmp_path / "checkpoint.npz"))["history"]) == h
+
+
+def test_fit_early_stopping_messages_and_callbacks_as_in_the_monolithic_loop(capsys):
+    """Recorded from fit before it was split: the summary lines, the early-stopping message after them and the
+    on_epoch_end calls, in that order, and the best weights restored."""
+    import re
+    ds = _seeded_blobs48()
+    ag.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = nn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    seen = []
+    h = fit(model, opt, nn.CrossEntropyLoss(), DataLoader(ds, 16, shuffle=True, seed=1), 8,
+            val_loader=DataLoader(ds, 32), early_stopping=EarlyStopping(patience=1, monitor="val_acc"),
+            progress=False, verbose=True, on_epoch_end=lambda e, r: seen.append((e, r["val_acc"])))
+    out = capsys.readouterr()
+    assert re.sub(r"\S+s  \S+ samples/s", "T", out.out) == (
+        'epoch   1/8  loss 0.7445  acc 0.7500  val_loss 0.3695  val_acc 0.9167  test_acc -  T\n'
+        'epoch   2/8  loss 0.3305  acc 0.9167  val_loss 0.2897  val_acc 0.9167  test_acc -  T\n'
+        'early stopping after epoch 2: best val_acc 0.9167 at epoch 1\n')
+    assert out.err == ""
+    assert h.train_loss == [0.744480550289154, 0.33048619826634723]
+    assert (h.best_epoch, h.stopped_early) == (1, True)
+    assert seen == [(1, 0.9166666666666666), (2, 0.9166666666666666)]
+    assert [float(v.numpy().sum()) for v in model.state_dict().values()] == [
+        -1.2265037298202515, 1.0411986112594604, 1.4620676040649414, -0.0007953047752380371]

@@ -17,7 +17,10 @@ One module per job, each importing only those above it (no cycles):
     optimizers    OPTIMIZERS, make_optimizer               optimizers by name
     divergence    DivergenceError, finiteness checks       a run whose loss or weights are NaN/inf
     checkpoint    CHECKPOINT_NAME, writing, resuming       (history)
-    loop          train_epoch, evaluate, fit               (history, checkpoint, divergence)
+    callbacks     Callback, Run, Progress, Checkpointer,   the parts of a fit run, one per concern
+                  GradientAuditor, DivergenceGuard,        (history, checkpoint, divergence)
+                  EarlyStopper, SchedulerStep, OnEpochEnd
+    loop          train_epoch, evaluate, fit, run_fit      (history, callbacks, divergence)
     plots         plot_history                             (history)
     search        random_search, cross_validate, spaces    (loop, optimizers)
 
@@ -26,10 +29,12 @@ is printed as plain lines.
 """
 from __future__ import annotations
 
+from .callbacks import (Callback, Checkpointer, DivergenceGuard, EarlyStopper, GradientAuditor, OnEpochEnd, Progress,
+                        Run, SchedulerStep)
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
 from .divergence import DivergenceError
 from .history import EarlyStopping, History
-from .loop import evaluate, fit, train_epoch
+from .loop import evaluate, fit, run_fit, train_epoch
 from .optimizers import OPTIMIZERS, make_optimizer
 from .plots import _smooth, plot_history  # noqa: F401  (_smooth: tested directly)
 from .search import DEFAULT_SPACE, Choice, CVResult, LogUniform, SearchResult, Uniform, cross_validate, random_search
@@ -37,4 +42,5 @@ from .search import DEFAULT_SPACE, Choice, CVResult, LogUniform, SearchResult, U
 __all__ = ["History", "EarlyStopping", "fit", "evaluate", "train_epoch", "plot_history", "make_optimizer",
            "OPTIMIZERS", "LogUniform", "Uniform", "Choice", "DEFAULT_SPACE", "random_search", "SearchResult",
            "cross_validate", "CVResult", "CHECKPOINT_NAME", "CheckpointError",
-           "DivergenceError"]
+           "DivergenceError", "run_fit", "Callback", "Run", "Progress", "Checkpointer", "GradientAuditor",
+           "DivergenceGuard", "EarlyStopper", "SchedulerStep", "OnEpochEnd"]

@@ -1,5 +1,9 @@
 """The training loop: one epoch (:func:`train_epoch`), evaluation (:func:`evaluate`) and :func:`fit`.
 
+:func:`fit` is a convenience: its arguments build callbacks (:mod:`.callbacks`: progress, checkpoints, early
+stopping, the scheduler, gradient audits, divergence checks) around the loop core :func:`run_fit`, which trains,
+reduces the metrics over the ranks, evaluates and fills the :class:`History`, and nothing else.
+
 Losses and correct-prediction counts are summed as 0-d arrays on the model's device and read back once per
 epoch (and every ``log_every`` batches for the progress bar), so a GPU run does not wait on the host after
 every batch. ``tqdm`` (progress bars) is optional: without it the progress is printed as plain lines.
@@ -13,10 +17,7 @@ step and before the checkpoint: a checkpoint never holds non-finite weights.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
-import warnings
 from typing import Any, Callable
 
 import autograd as ag
@@ -26,14 +27,14 @@ from autograd import Tensor
 from ..data import to_device
 from ..losses import BCELoss, BCEWithLogitsLoss
 from ..module import Module
-from ..optim.lr_scheduler import ReduceLROnPlateau
-from .checkpoint import _checkpoint_path, _resume, _save_checkpoint
-from .divergence import OTHER_RANK, DivergenceError, first_nonfinite, nonfinite_state
+from .callbacks import (ON_NAN, Callback, Checkpointer, DivergenceGuard, EarlyStopper, GradientAuditor, OnEpochEnd,
+                        Progress, Run, SchedulerStep, _divergence, _fmt, _len, _Progress, _tqdm, hooks, merge)
+from .divergence import DivergenceError, first_nonfinite
 from .history import EarlyStopping, History
 
-__all__ = ["fit", "evaluate", "train_epoch", "DivergenceError"]
+__all__ = ["fit", "run_fit", "default_callbacks", "evaluate", "train_epoch", "DivergenceError"]
 
-ON_NAN = ("stop", "continue")
+_ = _divergence, _fmt, _tqdm    # (reached here: loop._divergence, loop._tqdm by tests, loop._fmt by search)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -89,57 +90,15 @@ def _as_float(x) -> float | None:
     return None if x is None else float(x)
 
 
-def _tqdm():
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm
-
-
-class _Progress:
-    """A tqdm bar for one epoch, or plain lines on stderr when tqdm is missing (or ``enabled`` is False)."""
-
-    def __init__(self, enabled: bool, total: int | None, desc: str, log_every: int | None):
-        self.enabled = enabled
-        self.tqdm = _tqdm() if enabled else None
-        self.total, self.desc = total, desc
-        default = max(1, (total or 100) // (20 if self.tqdm else 5))
-        self.log_every = log_every or default
-        self.bar = (self.tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr,
-                              dynamic_ncols=True) if self.tqdm else None)
-
-    def want(self, batch_index: int) -> bool:
-        """Whether to show running metrics after batch ``batch_index`` (1-based): needs a host sync."""
-        return self.enabled and batch_index % self.log_every == 0
-
-    def update(self, batch_index: int, metrics: dict | None) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            if metrics:
-                self.bar.set_postfix(metrics, refresh=False)
-        elif metrics:
-            of = f"/{self.total}" if self.total else ""
-            text = "  ".join(f"{k} {v}" for k, v in metrics.items())
-            print(f"{self.desc} [{batch_index}{of}]  {text}", file=sys.stderr, flush=True)
-
-    def write(self, line: str) -> None:
-        if self.tqdm is not None:
-            self.tqdm.write(line, file=sys.stdout)
-        else:
-            print(line, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 # --- one epoch, evaluation --------------------------------------------------------------------------------
 def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress: _Progress | None = None,
-                auditor=None, on_nan: str = "stop", epoch: int | None = None) -> dict:
+                auditor=None, on_nan: str = "stop", epoch: int | None = None, callbacks=None,
+                run: Run | None = None) -> dict:
     """Train ``model`` for one pass over ``loader``; returns loss, accuracy, samples, seconds and the loss of
     every step (``step_loss``, fetched from the device once at the end). ``auditor``: an
-    :class:`autograd.Auditor` given every batch after the update.
+    :class:`autograd.Auditor` given every batch after the update. ``callbacks``: their ``on_step_end(run, step,
+    x, y, loss)`` hooks are called after every step (only those that define it; ``run``: the :class:`Run` they
+    get, a bare one when None), after the auditor and the ``progress`` bar.
 
     ``on_nan="stop"`` raises :class:`DivergenceError` (naming ``epoch`` when given, the step and the value) at the
     first non-finite loss seen: every step on the CPU, at the progress refreshes and the end on a GPU (see the
@@ -154,7 +113,25 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
     check = on_nan == "stop"
     each_step = check and _host_scalar_loss(device)
     steps = _len(loader)
+    step_hooks = _step_hooks(progress, auditor, callbacks)
     t0 = time.perf_counter()
+
+    def running() -> dict:
+        """The running metrics for a progress refresh: the only mid-epoch host sync."""
+        dt = time.perf_counter() - t0
+        total = float(loss_sum)
+        if check and not math.isfinite(total):
+            _raise_diverged(step_losses, epoch, steps)
+        metrics = {"loss": f"{total / n:.4f}"}
+        if correct is not None:
+            metrics["acc"] = f"{float(correct) / n_acc:.4f}"
+        metrics["samples/s"] = f"{n / dt:,.0f}"
+        return metrics
+
+    if step_hooks:
+        if run is None:
+            run = Run(model, optimizer, loss_fn, {"train_loader": loader}, None, device)
+        run.running = running
     for i, batch in enumerate(loader, 1):
         x, y = _split_batch(batch, device, fdt)
         out = model(x)
@@ -166,8 +143,6 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         if sync is not None:
             sync()                     # data parallel: gradients averaged over the ranks (no-op when done)
         optimizer.step()
-        if auditor is not None:
-            auditor.step(x, y)
         bs = int(y.shape[0]) if y.ndim else int(x.shape[0])
         step_losses.append(loss.detach())
         loss_sum = _add(loss_sum, _loss_sum(step_losses[-1], bs, loss_fn))
@@ -175,18 +150,9 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         if c is not None:
             correct, n_acc = _add(correct, c), n_acc + bs
         n += bs
-        if progress is not None:
-            metrics = None
-            if progress.want(i):                               # the only mid-epoch host sync
-                dt = time.perf_counter() - t0
-                running = float(loss_sum)
-                if check and not math.isfinite(running):
-                    _raise_diverged(step_losses, epoch, steps)
-                metrics = {"loss": f"{running / n:.4f}"}
-                if correct is not None:
-                    metrics["acc"] = f"{float(correct) / n_acc:.4f}"
-                metrics["samples/s"] = f"{n / dt:,.0f}"
-            progress.update(i, metrics)
+        if step_hooks:
+            for hook in step_hooks:
+                hook(run, i, x, y, loss)
     device.synchronize()
     dt = time.perf_counter() - t0
     if n == 0:
@@ -196,6 +162,18 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         _raise_diverged(step_losses, epoch, steps)
     return {"loss": total / n, "acc": None if correct is None else float(correct) / n_acc,
             "samples": n, "time": dt, "step_loss": _host_floats(step_losses)}
+
+
+def _step_hooks(progress: _Progress | None, auditor, callbacks) -> list:
+    """The per-step calls ``hook(run, step, x, y, loss)``: the auditor, the progress bar, the callbacks' hooks."""
+    out = []
+    if auditor is not None:
+        out.append(lambda run, i, x, y, loss: auditor.step(x, y))
+    if progress is not None:
+        out.append(lambda run, i, x, y, loss: progress.update(i, run.running() if progress.want(i) else None))
+    if callbacks:
+        out += hooks(callbacks, "on_step_end")
+    return out
 
 
 def _host_floats(step_losses) -> list[float]:
@@ -299,16 +277,16 @@ def _set_epoch(loaders, epoch: int) -> None:
 
 
 # --- the training loop ---------------------------------------------------------------------------------------
-def _fmt(v, spec=".4f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
 def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader=None, test_loader=None,
         scheduler=None, device=None, early_stopping: EarlyStopping | int | None = None, checkpoint_dir=None,
         resume: bool = True, progress: bool = True, verbose: bool | None = None,
         on_epoch_end: Callable[[int, dict], None] | None = None, log_every: int | None = None,
-        audit_every: int | None = None, distributed: bool | None = None, on_nan: str = "stop") -> History:
+        audit_every: int | None = None, distributed: bool | None = None, on_nan: str = "stop",
+        callbacks: list[Callback] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+
+    A convenience over :func:`run_fit`: the arguments build the callbacks (progress, checkpoints, early stopping,
+    the scheduler, gradient audits, divergence checks; see :mod:`nn.training.callbacks`).
 
     Each epoch: one pass over ``train_loader`` (``zero_grad``, forward, ``loss_fn``, ``backward``, ``step``), then
     :func:`evaluate` on ``val_loader`` and ``test_loader`` when given, then ``scheduler.step()``.
@@ -352,125 +330,107 @@ def fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader
             anyway; with several ranks at the end of the epoch, the same on every rank) or, at the end of an
             epoch, the first non-finite weight. ``"continue"``: warn once and train on. Either way the checkpoint
             is only written with finite weights and loss, so the last good one stays.
+        callbacks: more :class:`~nn.training.callbacks.Callback` objects. The arguments above build the default
+            ones (:func:`default_callbacks`); a callback that is an instance of a default's class replaces it in its
+            place (e.g. your own :class:`~nn.training.callbacks.Progress`), the others run after the defaults.
     """
+
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     if on_nan not in ON_NAN:
         raise ValueError(f"fit: on_nan must be 'stop' or 'continue', got {on_nan!r}")
     if device is not None:
         model.to(device)
-    dev = _model_device(model)
     if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
         early_stopping = EarlyStopping(patience=early_stopping)
     if early_stopping is not None and val_loader is None:
         raise ValueError("fit: early_stopping monitors a validation metric and needs val_loader")
     comm = _communicator(model, distributed)
-    main = comm is None or comm.rank == 0
     verbose = progress if verbose is None else verbose
-    progress, verbose = progress and main, verbose and main
+    defaults = default_callbacks(scheduler=scheduler, early_stopping=early_stopping, checkpoint_dir=checkpoint_dir,
+                                 resume=resume, progress=progress, verbose=verbose, on_epoch_end=on_epoch_end,
+                                 log_every=log_every, audit_every=audit_every, on_nan=on_nan)
+    return run_fit(model, optimizer, loss_fn, train_loader, epochs, val_loader, test_loader,
+                   merge(defaults, callbacks), comm=comm)
+
+
+def default_callbacks(scheduler=None, early_stopping: EarlyStopping | None = None, checkpoint_dir=None,
+                      resume: bool = True, progress: bool = True, verbose: bool = False,
+                      on_epoch_end: Callable[[int, dict], None] | None = None, log_every: int | None = None,
+                      audit_every: int | None = None, on_nan: str = "stop") -> list[Callback]:
+    """The callbacks :func:`fit` builds from its arguments, in their order (see :mod:`nn.training.callbacks`)."""
+    out: list[Callback] = []
+    if audit_every is not None:
+        out.append(GradientAuditor(audit_every))
+    if scheduler is not None:
+        out.append(SchedulerStep(scheduler))
+    if early_stopping is not None:
+        out.append(EarlyStopper(early_stopping, verbose=verbose))
+    if checkpoint_dir is not None:
+        out.append(Checkpointer(checkpoint_dir, resume, scheduler, early_stopping, verbose=verbose))
+    out.append(Progress(progress, verbose, log_every, tqdm=_tqdm))
+    out.append(DivergenceGuard(on_nan))
+    if on_epoch_end is not None:
+        out.append(OnEpochEnd(on_epoch_end))
+    return out
+
+
+def run_fit(model: Module, optimizer, loss_fn, train_loader, epochs: int, val_loader=None, test_loader=None,
+            callbacks=(), comm=None) -> History:
+    """The loop core of :func:`fit`: train ``epochs`` epochs (from ``run.start_epoch``, which a resume sets) with
+    nothing but ``callbacks`` around it; metrics are reduced over ``comm``'s ranks when given. Returns the
+    run's :class:`History`."""
     loaders = {"train_loader": train_loader, "val_loader": val_loader, "test_loader": test_loader}
     loaders = {k: v for k, v in loaders.items() if v is not None}
-
-    history, start = History(), 0
-    path = _checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
-    if path is not None:
-        os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
-        if comm is not None:
-            comm.barrier()                    # rank 0 made the directory; nobody reads before everyone looked
-        if resume and os.path.exists(path):
-            history, start = _resume(path, model, optimizer, scheduler, early_stopping, loaders, dev)
-            if verbose:
-                print(f"fit: resuming from {path} after epoch {start}", file=sys.stderr)
-
-    auditor = ag.audit(model, loss_fn, every=audit_every) if audit_every is not None else None
-    stopped = early_stopping is not None and early_stopping.stopped
-    warned = False                            # on_nan="continue" warns once
-    for epoch in range(start + 1, epochs + 1):
-        if stopped:
-            break
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        _set_epoch(loaders, epoch - 1)
-        bar = _Progress(progress, _len(train_loader), f"epoch {epoch}/{epochs}", log_every)
-        try:
-            tr = train_epoch(model, optimizer, loss_fn, train_loader, dev, bar, auditor,
-                             on_nan="stop" if on_nan == "stop" and comm is None else "continue", epoch=epoch)
-        except DivergenceError as e:
-            e.history = history
-            raise
-        finally:
-            bar.close()
-        if comm is not None:
-            tr = _reduce_train(comm, tr)
-        diverged = _divergence(model, tr, epoch, _len(train_loader), comm)   # before the checkpoint
-        if diverged is not None:
-            if on_nan == "stop":
-                diverged.history = history
-                raise diverged
-            if not warned:
-                warnings.warn(f"fit: {diverged}; training goes on (on_nan='continue'), and no checkpoint is written "
-                              "while the weights or the epoch's loss are not finite", RuntimeWarning, stacklevel=2)
-                warned = True
-        k = len(tr["step_loss"])
-        history.step_epoch += [epoch - 1 + (i + 1) / k for i in range(k)]
-        history.step_loss += tr["step_loss"]
-        if auditor is not None:
-            history.audits += [{"step": r.step, "ok": r.ok, "seconds": r.seconds} for r in auditor.reports]
-            auditor.reports.clear()
-        rec = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "lr": float(lr),
-               "train_time": tr["time"], "samples_per_s": tr["samples"] / max(tr["time"], 1e-12)}
-        if val_loader is not None:
-            rec["val_loss"], rec["val_acc"] = _reduced_evaluate(comm, model, val_loader, loss_fn, dev)
-        if test_loader is not None:
-            rec["test_loss"], rec["test_acc"] = _reduced_evaluate(comm, model, test_loader, loss_fn, dev)
-        if isinstance(scheduler, ReduceLROnPlateau):        # steps on a metric: the validation loss, if any
-            scheduler.step(rec["val_loss"] if rec.get("val_loss") is not None else rec["train_loss"])
-        elif scheduler is not None:
-            scheduler.step()
-        rec["time"] = time.perf_counter() - t0
-        history.append(rec)
-        if early_stopping is not None:
-            stopped = early_stopping.step(rec[early_stopping.monitor], epoch, model)
-            history.best_epoch, history.stopped_early = early_stopping.best_epoch, stopped
-        if path is not None and diverged is None:
-            if main:
-                _save_checkpoint(path, model, optimizer, scheduler, early_stopping, history, epoch, loaders)
-            if comm is not None:
-                comm.barrier()                # the checkpoint is complete before any rank goes on
-        if verbose:
-            print(f"epoch {epoch:>3}/{epochs}  loss {_fmt(rec['train_loss'])}  acc {_fmt(rec['train_acc'])}  "
-                  f"val_loss {_fmt(rec.get('val_loss'))}  val_acc {_fmt(rec.get('val_acc'))}  "
-                  f"test_acc {_fmt(rec.get('test_acc'))}  {rec['time']:.1f}s  "
-                  f"{rec['samples_per_s']:,.0f} samples/s", flush=True)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history.record())
-        if stopped and verbose:
-            print(f"early stopping after epoch {epoch}: best {early_stopping.monitor} "
-                  f"{early_stopping.best:.4f} at epoch {early_stopping.best_epoch}", flush=True)
-    if early_stopping is not None:
-        early_stopping.restore(model)
-        history.best_epoch, history.stopped_early = early_stopping.best_epoch, early_stopping.stopped
-    return history
-
-
-def _divergence(model: Module, tr: dict, epoch: int, steps: int | None, comm) -> DivergenceError | None:
-    """The epoch's divergence, or None: its first non-finite step loss (the epoch's loss is the same on every
-    rank), else the first non-finite weight after its last step (a flag summed over the ranks)."""
-    if not math.isfinite(tr["loss"]):
-        i = first_nonfinite(tr["step_loss"])
-        i = len(tr["step_loss"]) - 1 if i is None else i
-        return DivergenceError(epoch, i + 1, tr["step_loss"][i] if tr["step_loss"] else tr["loss"], steps=steps)
-    bad = nonfinite_state(model)
-    if comm is not None and comm.allreduce_floats([0.0 if bad is None else 1.0])[0] and bad is None:
-        bad = (OTHER_RANK, math.nan)
-    if bad is None:
-        return None
-    k = len(tr["step_loss"])
-    return DivergenceError(epoch, k, bad[1], where=bad[0], steps=steps)
-
-
-def _len(loader) -> int | None:
+    dev = _model_device(model)
+    run = Run(model, optimizer, loss_fn, loaders, epochs, dev, comm)
+    callbacks = list(callbacks)
+    epoch_start, train_end = hooks(callbacks, "on_epoch_start"), hooks(callbacks, "on_train_epoch_end")
+    epoch_end = hooks(callbacks, "on_epoch_end")
+    step_callbacks = [cb for cb in callbacks if hooks([cb], "on_step_end")]
     try:
-        return len(loader)
-    except TypeError:
-        return None
+        for hook in hooks(callbacks, "on_fit_start"):
+            hook(run)
+        for epoch in range(run.start_epoch + 1, epochs + 1):
+            if run.stop_training:
+                break
+            run.epoch, run.diverged = epoch, None
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            _set_epoch(loaders, epoch - 1)
+            for hook in epoch_start:
+                hook(run, epoch)
+            try:
+                tr = train_epoch(model, optimizer, loss_fn, train_loader, dev,
+                                 on_nan="stop" if run.check_steps else "continue", epoch=epoch,
+                                 callbacks=step_callbacks, run=run)
+            except DivergenceError as e:
+                e.history = run.history
+                raise
+            finally:
+                run.running = None
+            if comm is not None:
+                tr = _reduce_train(comm, tr)
+            for hook in train_end:
+                hook(run, epoch, tr)
+            history = run.history
+            k = len(tr["step_loss"])
+            history.step_epoch += [epoch - 1 + (i + 1) / k for i in range(k)]
+            history.step_loss += tr["step_loss"]
+            rec = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], "lr": float(lr),
+                   "train_time": tr["time"], "samples_per_s": tr["samples"] / max(tr["time"], 1e-12)}
+            if val_loader is not None:
+                rec["val_loss"], rec["val_acc"] = _reduced_evaluate(comm, model, val_loader, loss_fn, dev)
+            if test_loader is not None:
+                rec["test_loss"], rec["test_acc"] = _reduced_evaluate(comm, model, test_loader, loss_fn, dev)
+            rec["time"] = time.perf_counter() - t0
+            history.append(rec)
+            for hook in epoch_end:
+                hook(run, epoch, rec)
+        for hook in hooks(callbacks, "on_fit_end"):
+            hook(run)
+    except BaseException as e:
+        for hook in hooks(callbacks, "on_exception"):
+            hook(run, e)
+        raise
+    return run.history
