@@ -34,8 +34,9 @@ _BUILTIN_TYPES = {"int", "float", "bool", "str", "bytes", "complex", "object", "
                   "frozenset", "type", "slice"}
 _OWN = ("autograd", "backends", "nn", "xpgrad")      # classes from elsewhere (NumPy's dtypes) are ``Any``
 # class attributes whose value says nothing about their type get Any
+# (``__slotnames__`` is a cache copyreg adds on the first copy or pickle of a Tensor: not part of the class)
 _SKIP_CLASS_ATTRS = {"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__annotations__",
-                     "__firstlineno__", "__static_attributes__"}
+                     "__firstlineno__", "__static_attributes__", "__slotnames__"}
 
 
 class _Names:
