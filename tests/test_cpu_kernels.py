@@ -292,13 +292,18 @@ def test_kernels_from_two_threads_at_once_match_one_thread():
     import autograd as ag
     import nn
 
-    def train(seed, out):
+    def setup(seed):
+        # drawn here, one thread at a time: the device's generator is shared, so draws from two threads at once
+        # interleave in no fixed order (README, "Threads"); training itself draws nothing
         ag.manual_seed(seed)
         model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                               nn.Linear(4 * 8 * 8, 3))
-        opt = nn.optim.Adam(model.parameters(), lr=1e-2)
         r = np.random.default_rng(seed)
         x, y = ag.tensor(r.standard_normal((8, 1, 16, 16)).astype(np.float32)), ag.tensor(r.integers(0, 3, 8))
+        return model, x, y
+
+    def train(seed, out, model, x, y):
+        opt = nn.optim.Adam(model.parameters(), lr=1e-2)
         for _ in range(5):
             opt.zero_grad()
             nn.CrossEntropyLoss()(model(x), y).backward()
@@ -307,8 +312,8 @@ def test_kernels_from_two_threads_at_once_match_one_thread():
 
     alone, together = {}, {}
     for seed in (1, 2):
-        train(seed, alone)
-    threads = [threading.Thread(target=train, args=(seed, together)) for seed in (1, 2)]
+        train(seed, alone, *setup(seed))
+    threads = [threading.Thread(target=train, args=(seed, together, *setup(seed))) for seed in (1, 2)]
     for t in threads:
         t.start()
     for t in threads:
