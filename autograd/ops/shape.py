@@ -800,7 +800,7 @@ def to(x: Tensor, *args, device=None, dtype=None, non_blocking: bool = False, co
     if dtype is not None:
         out = astype(out, dtype)
     if copy and out is x:
-        out = clone(x) if x.creator is not None or not x.requires_grad else _make(x.array.copy(), x.device, True)
+        out = clone(x)
     return out
 
 
