@@ -42,7 +42,7 @@ class Function:
         needs_inputs: ``backward`` reads input values, so in-place changes to them are errors.
         elementwise: the op combines its inputs element by element; large inputs of one shape stored in
             different memory orders (a batch-last convolution result and a channel-major array) are then
-            copied into one order before ``forward`` (NumPy walks mixed orders up to ~20x slower).
+            copied into one order before ``forward`` (NumPy walks mixed orders many times slower).
     """
 
     spec = None
@@ -140,9 +140,9 @@ class Function:
 
 
 ALIGN_MIN = 1 << 19
-"""Inputs with fewer elements are combined as they are stored. Measured on float32 (2-core Xeon VM): a mixed-order
-add costs about what a copy does up to ~0.4 M elements and 6x an aligned add from ~0.8 M on (5.1 vs 0.85 ms);
-a ReLU backward from ~1.6 M on."""
+"""Inputs with fewer elements are combined as they are stored. Below this size NumPy's mixed-order walk costs no
+more than the aligning copy would; above it the walk misses the caches, and the copy plus an aligned op is several
+times faster (figures in benchmarks/RESULTS.md)."""
 
 
 def _aligned(be, arrays: list) -> list:

@@ -7,10 +7,10 @@ Three calls, the same on every backend:
     result(shape, dtype)             an uninitialised array for an op's result
 
 On the CPU (:class:`RecyclingBuffers`) a fresh multi-megabyte array costs a page fault per 4 KiB page on first
-touch (about 2 µs each on a virtual machine, where the allocator hands freed memory back to the system between
-training steps), often more than the work that fills it; so a few arrays per size are kept for the next call,
-one store per thread. On a GPU (:class:`PlainBuffers`) CuPy's memory pool already recycles device memory, so
-the calls allocate plainly.
+touch (dearer still on a virtual machine, and the allocator hands freed memory back to the system between
+training steps, so the faults recur every step), often more than the work that fills it; so a few arrays per
+size are kept for the next call, one store per thread. On a GPU (:class:`PlainBuffers`) CuPy's memory pool
+already recycles device memory, so the calls allocate plainly.
 
 Results are recycled only when no one can see them any more: every view of an array holds a reference to it,
 so an array whose one holder is the store's list can be handed out again, and one that a live view still

@@ -1,10 +1,10 @@
 """Fused CPU kernels: C compiled on first use with the system's C compiler, called through ctypes.
 
 The CPU counterpart of ``kernels.py`` (CUDA). NumPy runs an op such as max pooling as a chain of array
-passes, and on a CPU each pass streams its arrays through memory (~25 GB/s on this project's 2-core
-machine): the NumPy formulas of the textbook CNN's max pooling, ReLU backward, im2col/col2im and Adam made
-up 40 % of its training step. A kernel here does such an op in one pass (on the CNN's layers: max pooling
-forward 1.6 → 0.65 ms and backward 1.9 → 0.4 ms, col2im 2.0 → 0.8 ms, im2col 1.5 → 0.8 ms, Adam 0.8 → 0.4 ms).
+passes, and on a CPU each pass streams its arrays through memory, so memory bandwidth, not arithmetic,
+bounds it: the NumPy formulas of the textbook CNN's max pooling, ReLU backward, im2col/col2im and Adam were a
+large share of its training step. A kernel here does such an op in one pass, which makes each of them
+several times faster on the CNN's layers (figures in benchmarks/RESULTS.md).
 
 How it is built: :data:`SOURCE` is compiled once per machine into a shared library in a cache folder
 (``$XPGRAD_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/xpgrad`` or ``~/.cache/xpgrad``; ``<tmp>/xpgrad-<uid>`` when

@@ -1,14 +1,14 @@
-"""The classic networks of the textbook notes, built only from nn layers.
+"""The classic convolutional networks (LeNet-5 to ResNet-18) and small MNIST models, built only from nn layers.
 
 Every constructor takes ``in_channels`` and ``num_classes``. ``alexnet``, ``vgg11`` and ``resnet18`` use
 torchvision's module names and layouts (``features.N``, ``avgpool``, ``classifier.N``; ``conv1``, ``bn1``,
 ``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc``), so with ImageNet settings (3x224x224, 1000 classes)
 they have exactly torchvision's parameters and a torchvision ``state_dict`` loads by name
-(``nn.convert.torch_to_npz`` converts a ``.pth`` file). GoogLeNet is the notes' version (no batch norm, no
+(``nn.convert.torch_to_npz`` converts a ``.pth`` file). GoogLeNet is a simplified one (no batch norm, no
 auxiliary classifiers), not torchvision's.
 Expected inputs: LeNet-5 1x28x28; AlexNet, VGG, NiN 224x224; GoogLeNet 96x96 (or 224x224);
-ResNet-18 any size >= 32 (28x28 works too). The ``textbook_*`` models are the MNIST recipes of the
-notes (MLP 784-128-10, CNN conv32-pool-conv64-pool-128-10, 2-layer tanh RNN over 28 rows).
+ResNet-18 any size >= 32 (28x28 works too). The ``textbook_*`` models are small MNIST
+recipes (MLP 784-128-10, CNN conv32-pool-conv64-pool-128-10, 2-layer tanh RNN over 28 rows).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def vgg(conv_arch=VGG_CONFIGS["vgg11"], in_channels: int = 3, num_classes: int =
 
 
 def vgg11(in_channels: int = 3, num_classes: int = 1000, width_divisor: int = 1) -> VGG:
-    """VGG-11 (configuration A); ``width_divisor`` shrinks every layer, as the notes do to train on a CPU."""
+    """VGG-11 (configuration A); ``width_divisor`` shrinks every layer's width, so it trains on a CPU."""
     arch = tuple((n, c // width_divisor) for n, c in VGG_CONFIGS["vgg11"])
     return VGG(arch, in_channels, num_classes, hidden=4096 // width_divisor)
 
@@ -211,12 +211,12 @@ def resnet18(in_channels: int = 3, num_classes: int = 1000) -> ResNet:
 
 
 def textbook_mlp(in_features: int = 784, hidden: int = 128, num_classes: int = 10) -> Sequential:
-    """The notes' MLP: 784-128-10 with ReLU (flatten the images first)."""
+    """The MNIST MLP: 784-128-10 with ReLU (flatten the images first)."""
     return Sequential(Flatten(), Linear(in_features, hidden), ReLU(), Linear(hidden, num_classes))
 
 
 def textbook_cnn(in_channels: int = 1, num_classes: int = 10) -> Sequential:
-    """The notes' CNN: conv 32 and 64 channels 3x3 padding 1, 2x2 max pooling, 3136-128-10."""
+    """The MNIST CNN: conv 32 and 64 channels 3x3 padding 1, 2x2 max pooling, 3136-128-10."""
     return Sequential(
         Conv2d(in_channels, 32, 3, padding=1), ReLU(), MaxPool2d(2),
         Conv2d(32, 64, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(),
@@ -241,5 +241,5 @@ class RecurrentClassifier(Module):
 
 
 def textbook_rnn(kind: str = "rnn", num_classes: int = 10) -> RecurrentClassifier:
-    """The notes' RNN: 2 layers, tanh, hidden 128, the 28 rows of an image as time steps."""
+    """The MNIST RNN: 2 layers, tanh, hidden 128, the 28 rows of an image as time steps."""
     return RecurrentClassifier(kind, 28, 128, 2, num_classes)

@@ -390,7 +390,7 @@ class Module:
 
     # --- calling ----------------------------------------------------------------------------
     def _input(self, x, like: Tensor | None, what: str = "input") -> Tensor:
-        """``x`` as a Tensor for this layer, under DESIGN's one dtype rule (every layer calls this one check).
+        """``x`` as a Tensor for this layer, under the one dtype rule for layers (every layer calls this one check).
 
         Parameters keep their dtype: a Tensor or array input of any other dtype raises TypeError naming the
         layer and both dtypes (PyTorch's "expected ... dtype" error), so a float64 or integer input never

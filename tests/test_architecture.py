@@ -7,12 +7,17 @@
 - nn/ and xpgrad/ use only the public names of autograd and backends: no import of a ``_``-prefixed name from
   their modules, no import of a private module (``autograd.ops._util``, ``autograd.ops._grid``, ...), no
   attribute access to a ``_``-name on one of their modules (``ag._x``, ``ag.ops._util``).
+- Docstrings and comments in autograd/, backends/, nn/ and xpgrad/ stand alone: they cite no document outside
+  the repository (DESIGN, its sections, the seed notes) and no issue number; they say the reason itself.
 """
 from __future__ import annotations
 
 import ast
+import io
 import pathlib
+import re
 import sys
+import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 AUTOGRAD = ROOT / "autograd"
@@ -234,3 +239,47 @@ def test_the_public_names_rule_sees_a_violation(tmp_path, monkeypatch):
     found = _foreign_private_uses("pkg")
     assert len(found) == 5, found
     assert not any(_exempt(f) for f in found)
+
+
+# Citations a reader of the source cannot follow: the design document, its sections, the seed notes, issues.
+OUTSIDE_CITATION = re.compile(r"\bDESIGN\b|§|\bshared/seeds\b|\bseeds/|\b[Ii]ssues? #?\d+\b")
+
+
+def _outside_citations(package: str) -> list[str]:
+    """``file:line text`` of every docstring or comment in ``package`` that matches :data:`OUTSIDE_CITATION`.
+    Docstrings are the string statements (module, class, function and attribute docstrings); strings that are
+    raised, printed or returned are not looked at."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        texts = [(node.lineno, node.value.value) for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                 and isinstance(node.value.value, str)]
+        texts += [(tok.start[0], tok.string) for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                  if tok.type == tokenize.COMMENT]
+        for line, text in texts:
+            match = OUTSIDE_CITATION.search(text)
+            if match:
+                found.append(f"{path.relative_to(ROOT)}:{line} {match.group()!r}")
+    return found
+
+
+def test_docstrings_and_comments_cite_nothing_outside_the_repository():
+    bad = [f for package in ("autograd", "backends", "nn", "xpgrad") for f in _outside_citations(package)]
+    assert not bad, "say the reason itself instead of citing a document or issue:\n" + "\n".join(bad)
+
+
+def test_the_citation_rule_sees_a_violation(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "m.py").write_text('"""In place (DESIGN \u00a73)."""\n'
+                              "X = 1\n"
+                              '"""As issue 15 measured."""\n'
+                              "def f(seed):\n"
+                              '    """Seeds the generator; see ../shared/seeds/notes.md."""\n'
+                              "    y = 2  # the fix of Issue #7\n"
+                              '    raise ValueError("DESIGN \u00a73: issue 15")  # a raised message: not looked at\n',
+                              encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    found = _outside_citations("pkg")
+    assert [f.split()[0] for f in found] == ["pkg/m.py:1", "pkg/m.py:3", "pkg/m.py:5", "pkg/m.py:6"], found

@@ -7,7 +7,7 @@
 
 Inputs are scaled to [-1, 1] (x / 255 * 2 - 1). The MLP sees flattened images (N, 784), the CNNs
 (N, 1, 28, 28), the recurrent models 28 time steps of 28 features (N, 28, 28); AlexNet, VGG-11 and NiN see
-images enlarged to 224x224 and GoogLeNet to 96x96 (nearest neighbour, as the notes resize Fashion-MNIST).
+images enlarged to 224x224 and GoogLeNet to 96x96 (nearest neighbour, which keeps the pixel values).
 Prints one row per epoch (train loss and accuracy, test accuracy, epoch time, samples/s) and writes into
 ``--out`` (default ``runs/<model>-<dataset>``): ``metrics.json``, ``curves.png`` (needs matplotlib),
 ``checkpoint.npz`` (model, optimizer, history; ``--resume`` continues from it) and ``model.npz`` (the final
@@ -273,7 +273,7 @@ def eval_batch_size(kind: str) -> int:
     """Samples per evaluation batch on a device of ``kind`` ("cpu" or "cuda"; also used by ``torch-train``).
 
     100 on the CPU, where bigger batches run slower per sample (the CNN's activations of 1000 images leave the
-    caches: the 10,000 test images take 1.1 s in batches of 100, 2.0 s in batches of 1000); 1000 on a GPU,
+    caches, and the test set takes markedly longer than in batches of 100); 1000 on a GPU,
     which wants big launches."""
     return 100 if kind == "cpu" else 1000
 

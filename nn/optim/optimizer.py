@@ -2,7 +2,8 @@
 
 Subclasses give their defaults, check a group's hyperparameters (``_check_group``), create a parameter's
 state (``_init_state``) and write the update (``_update``), which runs in place on the raw arrays of the
-parameter's backend with ufuncs and ``out=`` (DESIGN §3); SGD, Adam and AdamW override ``_update_group`` to
+parameter's backend with ufuncs and ``out=`` (no new arrays per step: allocating them would cost a large
+share of a small model's step); SGD, Adam and AdamW override ``_update_group`` to
 update all parameters of a group with one fused call (``backend.fused``: one kernel launch on the GPU). The
 base class does the bookkeeping:
 

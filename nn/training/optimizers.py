@@ -1,4 +1,4 @@
-"""Optimizers by name (``"adam"``, ``"momentum"``, ...) with the notes' default learning rates."""
+"""Optimizers by name (``"adam"``, ``"momentum"``, ...) and a default learning rate for each."""
 from __future__ import annotations
 
 from typing import Iterable

@@ -1,5 +1,5 @@
-"""Hyper-parameter search and model assessment, as the notes describe: random search over a space of
-configurations, and K-fold cross-validation."""
+"""Hyper-parameter search and model assessment: random search over a space of configurations, and K-fold
+cross-validation."""
 from __future__ import annotations
 
 import inspect
@@ -129,7 +129,7 @@ def random_search(build_model: Callable[[dict], Module], dataset, *, space: Mapp
                   n_trials: int = 10, epochs: int = 2, val_fraction: float = 0.2, val_dataset=None,
                   batch_size: int = 64, optimizer: str = "adam", loss_fn=None, metric: str = "val_acc",
                   device=None, seed: int = 0, verbose: bool = False) -> SearchResult:
-    """Random hyper-parameter search, as the notes describe: sample, train briefly, keep the best on validation.
+    """Random hyper-parameter search: sample a configuration, train briefly, keep the best on validation.
 
     Each trial draws a configuration from ``space`` (default :data:`DEFAULT_SPACE`: learning rate log-uniform in
     [1e-4, 1e-2], weight decay log-uniform in [1e-6, 1e-3], hidden width from {32, 64, 128, 256}), builds the

@@ -134,7 +134,7 @@ def steady_malloc() -> bool:
     mapped fresh and unmapped on free, so each training step of the textbook CNN takes 2,000-3,700 page
     faults, and how many depends on what the process allocated before (a benchmark that loads a dataset
     first measures a different PyTorch). Raising the mmap threshold to its 32 MiB maximum and the trim
-    threshold above it gives PyTorch steady, fault-free steps (the CNN step: about 25 → 21 ms here), as a
+    threshold above it gives PyTorch steady, fault-free, faster steps (figures in benchmarks/RESULTS.md), as a
     PyTorch user would get with these settings or jemalloc; the comparisons measure PyTorch at that best.
     xpgrad recycles its large arrays itself (``backends.buffers``), so its own steps are unaffected.
     """
