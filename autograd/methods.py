@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import factories, ops
 from .engine import backward as _backward
+from .grad_mode import no_grad
 from .spec import public_ops
 from .tensor import Tensor
 
@@ -40,7 +41,6 @@ INPLACE = ("abs", "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", 
 
 def _inplace(func, name: str):
     def method(self, *args, **kwargs):
-        from .grad_mode import no_grad
         with no_grad():
             out = func(self, *args, **kwargs)
         if out.dtype != self.dtype:

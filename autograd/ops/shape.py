@@ -1,7 +1,7 @@
 """Shape, layout, indexing and dtype/device ops. Their gradients move values back, never compute."""
 from __future__ import annotations
 
-import builtins
+import itertools
 
 import backends
 
@@ -17,7 +17,6 @@ __all__ = ["reshape", "permute", "transpose", "t", "movedim", "broadcast_to", "s
            "fliplr", "flipud", "clone",
            "pad", "getitem", "astype", "transfer"]
 
-builtins_sum, builtins_min, builtins_max, builtins_abs = builtins.sum, builtins.min, builtins.max, builtins.abs
 
 
 def _reshape_sample(d):
@@ -378,7 +377,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
 @public()
 def hstack(tensors) -> Tensor:
     """Join along dim 1 (dim 0 for 1-D tensors)."""
-    tensors = [atleast_1d(t) for t in tensors]
+    tensors = [reshape(t, (1,)) if t.ndim == 0 else t for t in tensors]
     return cat(tensors, dim=0 if tensors[0].ndim == 1 else 1)
 
 
@@ -388,16 +387,6 @@ def vstack(tensors) -> Tensor:
     return cat([reshape(t, (1, -1)) if t.ndim < 2 else t for t in tensors], dim=0)
 
 
-def atleast_1d(t: Tensor) -> Tensor:
-    return reshape(t, (1,)) if t.ndim == 0 else t
-
-
-def _cut_points(n: int, sizes) -> list:
-    cuts, at = [], 0
-    for s in sizes[:-1]:
-        at += s
-        cuts.append(at)
-    return cuts
 
 
 @public(Split, method=True)
@@ -415,12 +404,12 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         sizes = [min(size, n - i) for i in range(0, n, size)] if n else [0]
     else:
         sizes = [int(s) for s in split_size_or_sections]
-        if builtins_sum(sizes) != n or any(s < 0 for s in sizes):
+        if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {dim} of shape "
                              f"{tensor.shape}")
     if len(sizes) == 1:
         return (tensor,)
-    return tuple(Split.apply(tensor, cuts=_cut_points(n, sizes), dim=d))
+    return tuple(Split.apply(tensor, cuts=list(itertools.accumulate(sizes[:-1])), dim=d))
 
 
 @public(method=True)
@@ -435,10 +424,10 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
         q, r = divmod(n, k)
         sizes = [q + 1] * r + [q] * (k - r)
     else:
-        cuts = [builtins_min(builtins_max(int(i) if i >= 0 else n + int(i), 0), n) for i in indices_or_sections]
+        cuts = [min(max(int(i) if i >= 0 else n + int(i), 0), n) for i in indices_or_sections]
         bounds = [0] + cuts + [n]
-        sizes = [builtins_max(b - a, 0) for a, b in zip(bounds, bounds[1:])]
-        if builtins_sum(sizes) != n:      # decreasing cuts: NumPy gives empty pieces, then the rest
+        sizes = [max(b - a, 0) for a, b in zip(bounds, bounds[1:])]
+        if sum(sizes) != n:      # decreasing cuts: NumPy gives empty pieces, then the rest
             return tuple(getitem(input, (slice(None),) * d + (slice(a, b),)) for a, b in zip(bounds, bounds[1:]))
     return split(input, sizes, d)
 
@@ -450,7 +439,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
     if not isinstance(chunks, int) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     n = input.shape[normalize_axis(dim, max(input.ndim, 1), "chunk")]
-    return split(input, builtins_max(-(-n // chunks), 1), dim)
+    return split(input, max(-(-n // chunks), 1), dim)
 
 
 @public(method=True)
@@ -597,9 +586,9 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def _diag_index(xp, rows: int, cols: int, offset: int):
-    k = builtins_max(builtins_min(rows, cols - offset) if offset >= 0 else builtins_min(rows + offset, cols), 0)
+    k = max(min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols), 0)
     i = xp.arange(k)
-    return (i - builtins_min(offset, 0), i + builtins_max(offset, 0))
+    return (i - min(offset, 0), i + max(offset, 0))
 
 
 @public(method=True)
@@ -621,7 +610,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
         return globals()["diagonal"](input, diagonal)
     if input.ndim != 1:
         raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {input.shape}")
-    n = input.shape[0] + builtins_abs(diagonal)
+    n = input.shape[0] + abs(diagonal)
     index = _diag_index(input.xp, n, n, diagonal)
     return GetItemGrad.apply(input, index=index, shape=(n, n))
 
@@ -709,9 +698,9 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     widths = _pad_widths(input, pad)
     if mode == "constant":
         if any(lo < 0 or hi < 0 for lo, hi in widths):     # crop first, then pad what is positive
-            input = getitem(input, tuple(slice(-builtins_min(lo, 0), n + builtins_min(hi, 0) if hi < 0 else None)
+            input = getitem(input, tuple(slice(-min(lo, 0), n + min(hi, 0) if hi < 0 else None)
                                          for (lo, hi), n in zip(widths, input.shape)))
-            widths = tuple((builtins_max(lo, 0), builtins_max(hi, 0)) for lo, hi in widths)
+            widths = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
         if not any(lo or hi for lo, hi in widths):
             return input
         return Pad.apply(input, pad_width=widths, value=0.0 if value is None else float(value))
