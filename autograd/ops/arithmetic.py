@@ -721,12 +721,8 @@ def _integers(op: str, *ts: Tensor) -> None:
 def _bitwise(op: str, ufunc: str, a, b) -> Tensor:
     if isinstance(a, float) or isinstance(b, float):
         raise TypeError(f"{op}: expected integer or bool operands, got a float")
-    a, b = _operands(op, a, b)
-    _integers(op, a, b)
-    try:
-        return const(getattr(a.xp, ufunc)(a.array, b.array), a)
-    except ValueError as e:
-        raise ValueError(f"{op}: {e} (shapes {a.shape} and {b.shape})") from e
+    _integers(op, *_operands(op, a, b))
+    return _compare(op, ufunc, a, b)
 
 
 @public(method=True, operators=("__and__",), roperators=("__rand__",))
@@ -756,30 +752,22 @@ def bitwise_not(input) -> Tensor:
     return const(input.xp.invert(input.array), input)
 
 
-def _logical(op: str, ufunc: str, a, b) -> Tensor:
-    a, b = _operands(op, a, b)
-    try:
-        return const(getattr(a.xp, ufunc)(a.array, b.array), a)
-    except ValueError as e:
-        raise ValueError(f"{op}: {e} (shapes {a.shape} and {b.shape})") from e
-
-
 @public(method=True)
 def logical_and(input, other) -> Tensor:
     """Both nonzero (any dtype; a bool tensor)."""
-    return _logical("logical_and", "logical_and", input, other)
+    return _compare("logical_and", "logical_and", input, other)
 
 
 @public(method=True)
 def logical_or(input, other) -> Tensor:
     """Either nonzero."""
-    return _logical("logical_or", "logical_or", input, other)
+    return _compare("logical_or", "logical_or", input, other)
 
 
 @public(method=True)
 def logical_xor(input, other) -> Tensor:
     """Exactly one nonzero."""
-    return _logical("logical_xor", "logical_xor", input, other)
+    return _compare("logical_xor", "logical_xor", input, other)
 
 
 @public(method=True)

@@ -13,7 +13,7 @@ from ..function import Function, is_grad_enabled
 from ..spec import OpSpec, composite, public
 from ..tensor import Tensor, _make
 from ._util import const, keepdims_shape, normalize_axes, normalize_axis, require_float, return_type
-from .shape import broadcast_to, cat, getitem, reshape
+from .shape import broadcast_to, cat, flip, getitem, reshape
 
 __all__ = ["sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "logsumexp", "var", "std",
            "prod", "cumsum", "cumprod", "norm", "any", "all", "count_nonzero", "nansum", "nanmean", "aminmax"]
@@ -142,10 +142,6 @@ def _along(axis: int, index) -> tuple:
     return (slice(None),) * axis + (index,)
 
 
-def _flip(x: Tensor, axis: int) -> Tensor:
-    return getitem(x, _along(axis, slice(None, None, -1)))
-
-
 def _dim_kwargs(d, shapes):
     """One dim or None (PyTorch's prod and aminmax take a single int), and keepdim."""
     n = len(shapes[0])
@@ -166,7 +162,7 @@ def _exclusive_products(x: Tensor, axis: int) -> Tensor:
         return one
     before = Cumprod.apply(cat([one, getitem(x, _along(axis, slice(0, n - 1)))], axis), dim=axis)
     after = Cumprod.apply(cat([one, getitem(x, _along(axis, slice(None, 0, -1)))], axis), dim=axis)
-    return before * _flip(after, axis)
+    return before * flip(after, axis)
 
 
 class Prod(_Reduction):
@@ -510,9 +506,7 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     _require_float_or_dtype(input, None, "var")
     dim, correction = _correction("var", dim, unbiased, correction)
     axes = normalize_axes(dim, input.ndim, "var")
-    n = 1
-    for a in axes:
-        n *= input.shape[a]
+    n = math.prod(input.shape[a] for a in axes)
     dev = input - mean(input, dim=dim, keepdim=True)
     return sum(dev * dev, dim=dim, keepdim=keepdim) * (1.0 / (n - correction) if n > correction else float("inf"))
 
@@ -640,22 +634,25 @@ def _no_grad_reduce(input: Tensor, dim, keepdim: bool, name: str, reduce):
     return _make(input.xp.asarray(reduce(a, axes, keepdim)), input.device, False)
 
 
+def _truth(input: Tensor, dim, keepdim: bool, name: str) -> Tensor:
+    """``any``/``all`` of ``input != 0``: bool, uint8 for uint8 input (as in PyTorch)."""
+    out_dtype = "uint8" if input.array.dtype == "uint8" else "bool"
+    return _no_grad_reduce(input, dim, keepdim, name,
+                           lambda a, axes, kd: getattr(a != 0, name)(axis=axes, keepdims=kd).astype(out_dtype))
+
+
 @public(method=True)
 def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Whether any element over ``dim`` (int, tuple or None for all) is nonzero: bool (uint8 for uint8, as in
     PyTorch). Not differentiable."""
-    out_dtype = "uint8" if input.array.dtype == "uint8" else "bool"
-    return _no_grad_reduce(input, dim, keepdim, "any",
-                           lambda a, axes, kd: (a != 0).any(axis=axes, keepdims=kd).astype(out_dtype))
+    return _truth(input, dim, keepdim, "any")
 
 
 @public(method=True)
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Whether every element over ``dim`` (int, tuple or None for all) is nonzero: bool (uint8 for uint8, as in
     PyTorch). Not differentiable."""
-    out_dtype = "uint8" if input.array.dtype == "uint8" else "bool"
-    return _no_grad_reduce(input, dim, keepdim, "all",
-                           lambda a, axes, kd: (a != 0).all(axis=axes, keepdims=kd).astype(out_dtype))
+    return _truth(input, dim, keepdim, "all")
 
 
 @public(method=True)

@@ -18,7 +18,6 @@ __all__ = ["reshape", "permute", "transpose", "t", "movedim", "broadcast_to", "s
            "pad", "getitem", "astype", "transfer"]
 
 
-
 def _reshape_sample(d):
     shape = d.shape(max_dims=3)
     n = 1
@@ -385,8 +384,6 @@ def hstack(tensors) -> Tensor:
 def vstack(tensors) -> Tensor:
     """Join along dim 0, 1-D tensors becoming rows."""
     return cat([reshape(t, (1, -1)) if t.ndim < 2 else t for t in tensors], dim=0)
-
-
 
 
 @public(Split, method=True)
