@@ -495,13 +495,13 @@ def _check_tensor(t, op: str) -> None:
 def is_floating_point(t) -> bool:
     """True when ``t``'s dtype is a floating-point one (float16/32/64; not complex, as in PyTorch)."""
     _check_tensor(t, "is_floating_point")
-    return t.dtype.kind == "f"
+    return t.is_floating_point()
 
 
 def numel(t) -> int:
     """The number of elements of ``t`` (the product of its shape; 1 for a 0-d tensor)."""
     _check_tensor(t, "numel")
-    return math.prod(t.shape)
+    return t.numel()
 
 
 def manual_seed(seed: int) -> None:

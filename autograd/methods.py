@@ -53,9 +53,9 @@ def _inplace(func, name: str):
 
 def _random_fill(draw: str, name: str):
     def method(self, a: float = 0.0, b: float = 1.0):
-        rng = self.device.rng
-        values = rng.uniform(a, b, self.shape) if draw == "uniform" else rng.normal(a, b, self.shape)
-        return self.copy_(self.device.asarray(values).astype(self.dtype, copy=False))
+        # the factories' draws (the device's seeded generator, float16 handled), then scaled and shifted
+        values = factories.rand_like(self) * (b - a) + a if draw == "uniform" else factories.randn_like(self) * b + a
+        return self.copy_(values)
     method.__name__ = name
     method.__doc__ = (f"Fill with draws from U(a, b) (``uniform_(from_=0, to=1)``), from the device's generator."
                       if draw == "uniform" else "Fill with draws from N(mean, std) (``normal_(mean=0, std=1)``).")

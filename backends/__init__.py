@@ -151,7 +151,7 @@ class device:
             return False
 
     def __hash__(self) -> int:
-        return hash((self.type, self.index))
+        return hash(self.name)          # equal to its name, so it hashes as its name (dict keys by string)
 
     def __enter__(self) -> "device":
         new = get_backend(self)

@@ -63,7 +63,9 @@ class Backend:
             return True
         if isinstance(other, Backend):
             return False
-        from . import parse_device          # a device string or a ``backends.device``
+        from . import device, parse_device
+        if not isinstance(other, (str, device)):
+            return NotImplemented
         try:
             return parse_device(other) == (self.kind, self.index)
         except DeviceError:

@@ -68,7 +68,8 @@ class ArrayFused:
         if negative_slope == 0:
             # gy's bits times 0/1 as unsigned integers of its width: gy's bits exactly, or all zero (+0.0);
             # branch-free, so as fast as the old gy · [x > 0] (NumPy's where with a random mask is slower)
-            keep = xp.invert(x <= 0)                     # [not x <= 0]: true at NaN x
+            keep = xp.less_equal(x, 0, out=xp.empty(x.shape, dtype=bool))   # an array even when x is 0-d
+            xp.invert(keep, out=keep)                    # [not x <= 0]: true at NaN x (in place: one mask)
             bits = xp.dtype(f"u{gy.dtype.itemsize}")
             return (gy.view(bits) * keep.view(xp.uint8)).view(gy.dtype)
         # gy · (1 or slope), the factor looked up by [x > 0]: gy · 1 is gy bit for bit, so this is the select
