@@ -33,7 +33,7 @@ import autograd as ag
 
 from ..optim.lr_scheduler import ReduceLROnPlateau
 from .checkpoint import _checkpoint_path, _resume, _save_checkpoint
-from .divergence import OTHER_RANK, DivergenceError, first_nonfinite, nonfinite_state
+from .divergence import OTHER_RANK, DivergenceError, loss_divergence, nonfinite_state
 from .history import EarlyStopping, History
 
 __all__ = ["Callback", "Run", "Progress", "Checkpointer", "GradientAuditor", "DivergenceGuard", "EarlyStopper",
@@ -311,9 +311,7 @@ def _divergence(model, tr: dict, epoch: int, steps: int | None, comm) -> Diverge
     """The epoch's divergence, or None: its first non-finite step loss (the epoch's loss is the same on every
     rank), else the first non-finite weight after its last step (a flag summed over the ranks)."""
     if not math.isfinite(tr["loss"]):
-        i = first_nonfinite(tr["step_loss"])
-        i = len(tr["step_loss"]) - 1 if i is None else i
-        return DivergenceError(epoch, i + 1, tr["step_loss"][i] if tr["step_loss"] else tr["loss"], steps=steps)
+        return loss_divergence(tr["step_loss"], epoch, steps, tr["loss"])
     bad = nonfinite_state(model)
     if comm is not None and comm.allreduce_floats([0.0 if bad is None else 1.0])[0] and bad is None:
         bad = (OTHER_RANK, math.nan)

@@ -49,6 +49,14 @@ def first_nonfinite(values) -> int | None:
     return None
 
 
+def loss_divergence(step_losses: list, epoch: int, steps: int | None, total: float = math.nan) -> DivergenceError:
+    """The error for an epoch whose summed loss ``total`` is not finite: at its first non-finite step loss, or
+    at the last step when every step's loss is finite (the sum overflowed)."""
+    i = first_nonfinite(step_losses)
+    i = len(step_losses) - 1 if i is None else i
+    return DivergenceError(epoch, i + 1, step_losses[i] if step_losses else total, steps=steps)
+
+
 def nonfinite_state(model) -> tuple[str, float] | None:
     """``(name, value)`` of the first floating state-dict entry of ``model`` (parameters and buffers) holding a
     NaN or inf, or None when every entry is finite. One pass over the weights; on a GPU the per-entry checks

@@ -29,7 +29,7 @@ from ..losses import BCELoss, BCEWithLogitsLoss
 from ..module import Module
 from .callbacks import (ON_NAN, Callback, Checkpointer, DivergenceGuard, EarlyStopper, GradientAuditor, OnEpochEnd,
                         Progress, Run, SchedulerStep, _divergence, _fmt, _len, _Progress, _tqdm, hooks, merge)
-from .divergence import DivergenceError, first_nonfinite
+from .divergence import DivergenceError, loss_divergence
 from .history import EarlyStopping, History
 
 __all__ = ["fit", "run_fit", "default_callbacks", "evaluate", "train_epoch", "DivergenceError"]
@@ -121,7 +121,7 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         dt = time.perf_counter() - t0
         total = float(loss_sum)
         if check and not math.isfinite(total):
-            _raise_diverged(step_losses, epoch, steps)
+            raise loss_divergence(_host_floats(step_losses), epoch, steps, total)
         metrics = {"loss": f"{total / n:.4f}"}
         if correct is not None:
             metrics["acc"] = f"{float(correct) / n_acc:.4f}"
@@ -159,7 +159,7 @@ def train_epoch(model: Module, optimizer, loss_fn, loader, device=None, progress
         raise ValueError("fit: the training loader yielded no batches")
     total = float(loss_sum)
     if check and not math.isfinite(total):
-        _raise_diverged(step_losses, epoch, steps)
+        raise loss_divergence(_host_floats(step_losses), epoch, steps, total)
     return {"loss": total / n, "acc": None if correct is None else float(correct) / n_acc,
             "samples": n, "time": dt, "step_loss": _host_floats(step_losses)}
 
@@ -178,14 +178,6 @@ def _step_hooks(progress: _Progress | None, auditor, callbacks) -> list:
 
 def _host_floats(step_losses) -> list[float]:
     return [float(v) for v in ag.stack(step_losses).reshape(-1).tolist()]
-
-
-def _raise_diverged(step_losses, epoch, steps) -> None:
-    """The summed loss is not finite: raise DivergenceError for the first step whose loss is not."""
-    values = _host_floats(step_losses)
-    i = first_nonfinite(values)
-    i = len(values) - 1 if i is None else i          # (a sum overflowing: report the last step)
-    raise DivergenceError(epoch, i + 1, values[i], steps=steps)
 
 
 def evaluate(model: Module, loader, loss_fn=None, device=None) -> tuple[float | None, float | None]:
