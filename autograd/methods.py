@@ -52,7 +52,7 @@ def _inplace(func, name: str):
 
 
 def _random_fill(draw: str, name: str):
-    def method(self, a: float = 0.0, b: float = 1.0):
+    def method(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         # the factories' draws (the device's seeded generator, float16 handled), then scaled and shifted
         values = factories.rand_like(self) * (b - a) + a if draw == "uniform" else factories.randn_like(self) * b + a
         return self.copy_(values)
@@ -64,7 +64,7 @@ def _random_fill(draw: str, name: str):
 
 def _new(make):
     """A ``new_*`` method: ``make`` with this tensor's dtype and device unless given (PyTorch's ``new_zeros``...)."""
-    def method(self, *args, dtype=None, device=None, requires_grad: bool = False, **kwargs):
+    def method(self, *args, dtype=None, device=None, requires_grad: bool = False, **kwargs) -> Tensor:
         return make(*args, dtype=self.dtype if dtype is None else dtype,
                     device=self.device if device is None else device, requires_grad=requires_grad, **kwargs)
     method.__name__ = f"new_{make.__name__}"
@@ -72,10 +72,37 @@ def _new(make):
     return method
 
 
+def _T(self) -> Tensor:
+    """The dims reversed."""
+    return ops.permute(self, *reversed(range(self.ndim)))
+
+
+def _mT(self) -> Tensor:
+    """The last two dims swapped (batched matrices)."""
+    return ops.transpose(self, -2, -1)
+
+
+def _is_cuda(self) -> bool:
+    """True on a GPU."""
+    return self.device.kind == "cuda"
+
+
+def cpu(self) -> Tensor:
+    return self.to("cpu")
+
+
+def cuda(self, index: int = 0) -> Tensor:
+    return self.to(f"cuda:{index}")
+
+
+def _pos(self) -> Tensor:
+    return self
+
+
 DERIVED = {
     "backward": backward,
-    "T": property(lambda self: ops.permute(self, *reversed(range(self.ndim))), doc="The dims reversed."),
-    "mT": property(lambda self: ops.transpose(self, -2, -1), doc="The last two dims swapped (batched matrices)."),
+    "T": property(_T),
+    "mT": property(_mT),
     "new_zeros": _new(factories.zeros),
     "new_ones": _new(factories.ones),
     "new_empty": _new(factories.empty),
@@ -83,10 +110,10 @@ DERIVED = {
     "new_tensor": _new(factories.tensor),
     "uniform_": _random_fill("uniform", "uniform_"),
     "normal_": _random_fill("normal", "normal_"),
-    "is_cuda": property(lambda self: self.device.kind == "cuda", doc="True on a GPU."),
-    "cpu": lambda self: self.to("cpu"),
-    "cuda": lambda self, index=0: self.to(f"cuda:{index}"),
-    "__pos__": lambda self: self,
+    "is_cuda": property(_is_cuda),
+    "cpu": cpu,
+    "cuda": cuda,
+    "__pos__": _pos,
 }
 
 

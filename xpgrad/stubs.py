@@ -191,12 +191,6 @@ def _member(name: str, value, names: _Names, base=None, swapped=None) -> str:
     return f"{ind}{name}: {_value_type(value)}\n"
 
 
-# What the hand-written entries of ``methods.DERIVED`` (lambdas, without annotations) return
-_DERIVED_RETURNS = {"T": "Tensor", "mT": "Tensor", "is_cuda": "_builtins.bool", "cpu": "Tensor", "cuda": "Tensor",
-                    "__pos__": "Tensor", "uniform_": "Tensor", "normal_": "Tensor", "new_zeros": "Tensor",
-                    "new_ones": "Tensor", "new_empty": "Tensor", "new_full": "Tensor", "new_tensor": "Tensor"}
-
-
 def tensor_stub() -> str:
     from autograd import methods
     from autograd.spec import public_ops
@@ -222,10 +216,7 @@ def tensor_stub() -> str:
     lines.append("\n    # installed by autograd/methods.py from the op records and its DERIVED table (sorted)\n")
     for name in sorted(table):
         base = table.get(name[:-1]) if name.endswith("_") and name[:-1] in methods.INPLACE else None
-        text = _member(name, table[name], names, base, swapped.get(name))
-        if name in _DERIVED_RETURNS and name in methods.DERIVED:
-            text = text.replace(") -> Any: ...", f") -> {_DERIVED_RETURNS[name]}: ...")
-        lines.append(text)
+        lines.append(_member(name, table[name], names, base, swapped.get(name)))
     return "".join(lines)
 
 
